@@ -1,0 +1,15 @@
+"""Evaluate a trained run: `python evaluate.py run_dir=<run> | ckpt_path=<ckpt> [split=test]` (conf/evaluate.yaml)."""
+
+import hydra
+from omegaconf import DictConfig
+
+from visionbench.runner.evaluate import evaluate
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""Lightning callbacks used by the configs in conf/callbacks."""
+
+from visionbench.callbacks.prediction_images import SegmentationPredictionImages
+
+__all__ = ["SegmentationPredictionImages"]

@@ -1,0 +1,38 @@
+"""Turn config nodes into objects (Hydra `_target_` is the registry; nothing here is keyed by strings)."""
+
+from collections.abc import Mapping
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+
+def build_task(cfg: DictConfig, datamodule: pl.LightningDataModule) -> pl.LightningModule:
+    """Model, loss, optimiser and schedule from ``cfg``; class count and names from the datamodule."""
+    model = instantiate(cfg.model, num_classes=datamodule.num_classes)
+    loss = instantiate(cfg.loss)
+    optimizer = instantiate(cfg.optim)
+    scheduler = instantiate(cfg.sched) if cfg.get("sched") else None
+    return instantiate(
+        cfg.task,
+        model=model,
+        loss=loss,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        num_classes=datamodule.num_classes,
+        class_names=list(datamodule.class_names),
+    )
+
+
+def build_each(group: Mapping | None) -> list:
+    """Instantiate every entry of a group such as ``callbacks`` or ``logger`` (a mapping of name -> config)."""
+    if not group:
+        return []
+    if not isinstance(group, Mapping):
+        raise TypeError(f"expected a mapping of name -> object config, got {type(group).__name__}")
+    objects = []
+    for name, node in group.items():
+        if not isinstance(node, Mapping) or "_target_" not in node:
+            raise ValueError(f"config entry '{name}' has no _target_; got {node!r}")
+        objects.append(instantiate(node))
+    return objects

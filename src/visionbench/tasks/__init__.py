@@ -1,0 +1,5 @@
+"""LightningModules that bind a model, a loss and the metrics of one problem."""
+
+from visionbench.tasks.segmentation import SegmentationTask
+
+__all__ = ["SegmentationTask"]

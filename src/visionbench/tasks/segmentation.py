@@ -1,0 +1,136 @@
+"""Semantic segmentation task: model + scheduled loss + mmseg-style metrics."""
+
+from collections.abc import Callable, Iterable, Sequence
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from visionbench.losses import ScheduledLoss
+from visionbench.metrics import SegmentationMetrics
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
+SchedulerFactory = Callable[..., LRScheduler]
+
+SUMMARY_METRICS = ("aAcc", "mIoU", "mAcc", "mDice")
+PER_CLASS_METRICS = ("IoU", "Acc", "Dice")
+
+
+def split_model_output(output: Tensor | dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    """Return ``(main_logits, aux_logits_by_name)`` from a model's tensor or ``{"out", "aux"...}`` output."""
+    if isinstance(output, Tensor):
+        return output, {}
+    if "out" not in output:
+        raise KeyError(f"a segmentation model returning a dict must have an 'out' entry, got {sorted(output)}")
+    return output["out"], {name: value for name, value in output.items() if name != "out"}
+
+
+class SegmentationTask(pl.LightningModule):
+    """Trains and evaluates any model with the segmentation interface ``B,3,H,W -> B,C,H,W`` logits.
+
+    Batches are dicts ``{"image": float B,3,H,W, "mask": int64 B,H,W}`` (``ignore_index`` marks unlabelled
+    pixels). Logs ``train/loss`` (and each loss term), ``{val,test}/{loss,aAcc,mIoU,mAcc,mDice}`` per epoch;
+    per-class IoU/Acc/Dice of the latest evaluation are kept in ``per_class_scores[stage]``.
+
+    Args:
+        model: segmentation network; may return ``{"out": logits, "aux": logits, ...}`` for auxiliary heads.
+        loss: a :class:`~visionbench.losses.ScheduledLoss`; the task calls ``set_epoch`` at every epoch start.
+        optimizer: ``params -> Optimizer`` (a Hydra partial).
+        scheduler: ``(optimizer, total_steps) -> LRScheduler`` stepped per optimiser step, or None.
+        num_classes: number of classes (from the datamodule).
+        class_names: class names for per-class reporting (defaults to ``class_<i>``).
+        ignore_index: label ignored by losses and metrics.
+        aux_weight: weight of each auxiliary-head loss (0.4 as in PSPNet/mmsegmentation).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: ScheduledLoss,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None,
+        num_classes: int,
+        class_names: Sequence[str] | None = None,
+        ignore_index: int = 255,
+        aux_weight: float = 0.4,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.loss = loss
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.num_classes = num_classes
+        self.class_names = list(class_names) if class_names is not None else [f"class_{i}" for i in range(num_classes)]
+        if len(self.class_names) != num_classes:
+            raise ValueError(f"got {len(self.class_names)} class names for num_classes={num_classes}")
+        self.aux_weight = aux_weight
+        self.val_metrics = SegmentationMetrics(num_classes=num_classes, ignore_index=ignore_index)
+        self.test_metrics = SegmentationMetrics(num_classes=num_classes, ignore_index=ignore_index)
+        self.per_class_scores: dict[str, dict[str, list[float]]] = {}
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Main-head logits ``B,C,H,W``."""
+        return split_model_output(self.model(images))[0]
+
+    def _loss(self, output: Tensor | dict[str, Tensor], target: Tensor) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        logits, aux_outputs = split_model_output(output)
+        total, terms = self.loss(logits, target)
+        for name, aux_logits in aux_outputs.items():
+            if aux_logits.shape[-2:] != target.shape[-2:]:
+                aux_logits = F.interpolate(aux_logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
+            aux_total, _ = self.loss(aux_logits, target)
+            terms[f"{name}_loss"] = aux_total.detach()
+            total = total + self.aux_weight * aux_total
+        return total, terms, logits
+
+    def on_train_epoch_start(self) -> None:
+        self.loss.set_epoch(self.current_epoch)
+        for name, weight in self.loss.weights.items():
+            self.log(f"train/weight_{name}", weight, on_step=False, on_epoch=True)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        total, terms, _ = self._loss(self.model(batch["image"]), batch["mask"])
+        batch_size = batch["image"].shape[0]
+        self.log("train/loss", total, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        for name, value in terms.items():
+            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=batch_size)
+        return total
+
+    def _evaluation_step(self, stage: str, metrics: SegmentationMetrics, batch: dict[str, Tensor]) -> None:
+        total, _, logits = self._loss(self.model(batch["image"]), batch["mask"])
+        metrics.update(logits, batch["mask"])
+        self.log(f"{stage}/loss", total, on_step=False, on_epoch=True, batch_size=batch["image"].shape[0], sync_dist=True)
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluation_step("val", self.val_metrics, batch)
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluation_step("test", self.test_metrics, batch)
+
+    def _log_epoch_metrics(self, stage: str, metrics: SegmentationMetrics) -> None:
+        scores = metrics.compute()  # synchronised across processes by torchmetrics
+        for name in SUMMARY_METRICS:
+            self.log(f"{stage}/{name}", scores[name], prog_bar=name == "mIoU")
+        self.per_class_scores[stage] = {name: scores[name].tolist() for name in PER_CLASS_METRICS}
+        metrics.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics("val", self.val_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics("test", self.test_metrics)
+
+    def configure_optimizers(self) -> dict:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return {"optimizer": optimizer}
+        scheduler = self.scheduler_factory(optimizer, total_steps=int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    @torch.no_grad()
+    def predict_labels(self, images: Tensor) -> Tensor:
+        """Arg-max class map ``B,H,W`` for a batch of images."""
+        return self(images).argmax(dim=1)

@@ -1,0 +1,1 @@
+"""Rendering of predictions for humans: palettes, panels, PNG files."""
