@@ -37,6 +37,8 @@ def compose_config(name: str, overrides: list[str], output_dir: Path) -> DictCon
         cfg.paths.log_dir = str(output_dir.parent / "logs")
         cfg.hydra.runtime.output_dir = str(output_dir)
     HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]  # as in a real run: the job's config does not carry the hydra node
     return cfg
 
 

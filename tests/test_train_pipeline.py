@@ -1,0 +1,112 @@
+"""train() and evaluate() end to end on tiny synthetic data: run directory, round trip, errors."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from omegaconf import DictConfig, open_dict
+
+from tests.conftest import TINY, compose_config
+from visionbench.runner import run_dir
+from visionbench.runner.evaluate import evaluate
+from visionbench.runner.train import train
+
+
+def _metrics(directory: Path) -> dict[str, float | None]:
+    return json.loads((directory / "metrics.json").read_text())
+
+
+def test_fast_dev_run_of_the_default_config(tmp_path: Path) -> None:
+    cfg = compose_config("train", ["+trainer.fast_dev_run=true"], tmp_path)
+    score = train(cfg)
+    metrics = _metrics(tmp_path)
+    assert score == metrics["val/mIoU"]
+    assert {"val/aAcc", "val/mIoU", "val/mAcc", "val/mDice", "test/mIoU"} <= set(metrics)
+
+
+def test_run_directory_is_complete_and_self_describing(tiny_train_cfg: DictConfig) -> None:
+    train(tiny_train_cfg)
+    out = Path(tiny_train_cfg.paths.output_dir)
+    metrics = _metrics(out)
+    for key in ("val/aAcc", "val/mIoU", "val/mAcc", "val/mDice", "test/aAcc", "test/mIoU", "test/mAcc", "test/mDice"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert "val/IoU/background" in metrics and "test/IoU/star" in metrics
+    env = json.loads((out / "env.json").read_text())
+    assert env["seed"] == tiny_train_cfg.seed and env["packages"]["torch"].startswith("2.13")
+    assert {"commit", "dirty"} <= set(env["git"]) and env["device"]["accelerator"] == "cpu"
+    run_info = json.loads((out / "run.json").read_text())
+    assert (out / run_info["best_checkpoint"]).is_file() and (out / "checkpoints" / "last.ckpt").is_file()
+    assert "max_epochs: 1" in (out / "config.yaml").read_text()
+    assert (out / "predictions" / "val_epoch_000.png").is_file() and (out / "predictions" / "test.png").is_file()
+    assert (out / "csv" / "metrics.csv").read_text().count("val/mIoU") == 1
+
+
+def test_a_run_never_writes_into_an_earlier_runs_directory(tiny_train_cfg: DictConfig) -> None:
+    train(tiny_train_cfg)
+    before = (Path(tiny_train_cfg.paths.output_dir) / "metrics.json").read_text()
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
+        train(tiny_train_cfg)
+    assert (Path(tiny_train_cfg.paths.output_dir) / "metrics.json").read_text() == before
+
+
+def test_new_run_directories_are_unique_within_the_same_second(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(run_dir, "_RESERVED", {})
+    first = run_dir.new_run_dir(str(tmp_path))
+    assert run_dir.new_run_dir(str(tmp_path)) == first  # memoised: re-resolving the config gives the same
+    monkeypatch.setattr(run_dir, "_RESERVED", {})
+    second = run_dir.new_run_dir(str(tmp_path))
+    assert second != first and Path(first).is_dir() and Path(second).is_dir()
+
+
+def test_train_then_evaluate_reproduces_the_validation_score(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    train(compose_config("train", [*TINY, "trainer.max_epochs=2"], run))
+    trained = _metrics(run)
+    best = json.loads((run / "run.json").read_text())["best_checkpoint"]
+
+    evaluation = tmp_path / "eval"
+    evaluation.mkdir()
+    evaluate(compose_config("evaluate", [f"ckpt_path={run / best}", "num_prediction_images=2"], evaluation))
+    assert abs(_metrics(evaluation)["val/mIoU"] - trained["val/mIoU"]) < 1e-4
+    assert (evaluation / "predictions" / "val.png").is_file()
+
+    by_run = tmp_path / "eval_by_run"
+    by_run.mkdir()
+    evaluate(compose_config("evaluate", [f"run_dir={run}", "split=test"], by_run))
+    assert abs(_metrics(by_run)["test/mIoU"] - trained["test/mIoU"]) < 1e-4
+
+
+def test_optimized_metric_that_was_not_logged_is_named(tiny_train_cfg: DictConfig) -> None:
+    with open_dict(tiny_train_cfg):
+        tiny_train_cfg.optimized_metric = "val/mIoUU"
+    with pytest.raises(KeyError, match="val/mIoUU.*val/mIoU"):
+        train(tiny_train_cfg)
+    assert not math.isnan(_metrics(Path(tiny_train_cfg.paths.output_dir))["val/mIoU"])  # nothing lost
+
+
+@pytest.mark.parametrize("argument", ["ckpt_path", "run_dir"])
+def test_evaluate_names_a_missing_checkpoint_or_run(tmp_path: Path, argument: str) -> None:
+    missing = tmp_path / "nowhere" / "epoch_001.ckpt"
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        evaluate(compose_config("evaluate", [f"{argument}={missing}"], tmp_path))
+
+
+def test_resuming_from_a_missing_checkpoint_is_a_clear_error(tiny_train_cfg: DictConfig) -> None:
+    with open_dict(tiny_train_cfg):
+        tiny_train_cfg.ckpt_path = "/no/such/file.ckpt"
+    with pytest.raises(FileNotFoundError, match="/no/such/file.ckpt"):
+        train(tiny_train_cfg)
+
+
+def test_tensorboard_and_offline_wandb_loggers_write_their_files(tmp_path: Path) -> None:
+    pytest.importorskip("wandb")
+    for logger in ("tensorboard", "wandb"):
+        out = tmp_path / logger
+        out.mkdir()
+        train(compose_config("train", [*TINY, f"logger={logger}"], out))
+        if logger == "tensorboard":
+            assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+        else:
+            assert list((out / "wandb").glob("offline-run-*"))
