@@ -27,7 +27,9 @@ def test_multirun_over_losses_writes_one_multirun_directory(tmp_path: Path) -> N
     for job in jobs:
         metrics = json.loads((sweep / job / "metrics.json").read_text())
         assert 0.0 <= metrics["val/mIoU"] <= 1.0
-        losses.append(sorted((sweep / job / "config.yaml").read_text().split("terms:")[1].split("schedule:")[0].split()))
+        losses.append(
+            sorted((sweep / job / "config.yaml").read_text().split("terms:")[1].split("schedule:")[0].split())
+        )
     assert len({tuple(terms) for terms in losses}) == 3
 
 

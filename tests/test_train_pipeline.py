@@ -1,5 +1,6 @@
 """train() and evaluate() end to end on tiny synthetic data: run directory, round trip, errors."""
 
+import csv
 import json
 import math
 from pathlib import Path
@@ -110,3 +111,15 @@ def test_tensorboard_and_offline_wandb_loggers_write_their_files(tmp_path: Path)
             assert list((out / "tensorboard").glob("events.out.tfevents.*"))
         else:
             assert list((out / "wandb").glob("offline-run-*"))
+
+
+def test_task_switches_from_ce_to_dice_at_the_configured_epoch(tmp_path: Path) -> None:
+    overrides = [*TINY, "trainer.max_epochs=3", "loss=ce_then_dice", "loss.schedule.switch_epoch=2"]
+    train(compose_config("train", overrides, tmp_path))
+    rows = list(csv.DictReader((tmp_path / "csv" / "metrics.csv").open()))
+    weights = {int(r["epoch"]): (float(r["train/weight_ce"]), float(r["train/weight_dice"])) for r in rows
+               if r.get("train/weight_ce")}  # fmt: skip
+    assert weights == {0: (1.0, 0.0), 1: (1.0, 0.0), 2: (0.0, 1.0)}
+    dice_logged = {int(r["epoch"]) for r in rows if r.get("train/dice")}
+    ce_logged = {int(r["epoch"]) for r in rows if r.get("train/ce")}
+    assert ce_logged == {0, 1} and dice_logged == {2}

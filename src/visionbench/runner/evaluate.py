@@ -67,9 +67,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     metrics = flat_metrics(results, task.per_class_scores, task.class_names)
 
     write_json(metrics, output_dir / "metrics.json")
-    write_json({"checkpoint": str(checkpoint.resolve()), "run_dir": str(run.resolve()), "split": cfg.split},
-               output_dir / "source.json")
-    rows = {f"{cfg.split} mIoU": f"{metrics[f'{cfg.split}/mIoU']:.4f}", "checkpoint": str(checkpoint),
-            "outputs": str(output_dir)}
+    write_json(
+        {"checkpoint": str(checkpoint.resolve()), "run_dir": str(run.resolve()), "split": cfg.split},
+        output_dir / "source.json",
+    )
+    rows = {
+        f"{cfg.split} mIoU": f"{metrics[f'{cfg.split}/mIoU']:.4f}",
+        "checkpoint": str(checkpoint),
+        "outputs": str(output_dir),
+    }
     print_tables(per_class_table(cfg.split, task.per_class_scores[cfg.split], task.class_names), summary_table(rows))
     return metrics

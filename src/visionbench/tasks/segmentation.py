@@ -102,7 +102,9 @@ class SegmentationTask(pl.LightningModule):
     def _evaluation_step(self, stage: str, metrics: SegmentationMetrics, batch: dict[str, Tensor]) -> None:
         total, _, logits = self._loss(self.model(batch["image"]), batch["mask"])
         metrics.update(logits, batch["mask"])
-        self.log(f"{stage}/loss", total, on_step=False, on_epoch=True, batch_size=batch["image"].shape[0], sync_dist=True)
+        self.log(
+            f"{stage}/loss", total, on_step=False, on_epoch=True, batch_size=batch["image"].shape[0], sync_dist=True
+        )
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluation_step("val", self.val_metrics, batch)
