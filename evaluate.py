@@ -1,8 +1,11 @@
 """Evaluate a trained run: `python evaluate.py run_dir=<run> | ckpt_path=<ckpt> [split=test]` (conf/evaluate.yaml)."""
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
+from visionbench.runner.cli import exit_on_unknown_option
 from visionbench.runner.evaluate import evaluate
 
 
@@ -12,4 +15,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    exit_on_unknown_option(Path(__file__).parent / "conf")
     main()

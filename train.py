@@ -1,8 +1,11 @@
 """Train a model: `python train.py [group=option ...] [key=value ...]` (see conf/train.yaml)."""
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
+from visionbench.runner.cli import exit_on_unknown_option
 from visionbench.runner.train import train
 
 
@@ -12,4 +15,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    exit_on_unknown_option(Path(__file__).parent / "conf")
     main()

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
 
 from tests.conftest import CONF, REPO, TINY, compose_config
@@ -52,10 +51,16 @@ def test_every_experiment_composes_with_the_tiny_overrides(tmp_path: Path) -> No
         assert cfg.model._target_ and cfg.data._target_
 
 
-def test_unknown_option_lists_the_available_ones(tmp_path: Path) -> None:
-    with pytest.raises(MissingConfigException) as error:
-        compose_config("train", ["model=segmentation/no_such_net"], tmp_path)
-    assert "unet" in str(error.value)
+@pytest.mark.parametrize("argument", ["model=segmentation/no_such_net", "data=no_such_data"])
+def test_unknown_option_lists_the_available_ones(argument: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "train.py", argument], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    group = argument.split("=")[0]
+    assert f"Available options in '{group}'" in result.stderr
+    assert ("segmentation/unet" if group == "model" else "synthetic_shapes") in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_cli_prints_the_composed_config() -> None:

@@ -124,9 +124,7 @@ def test_switch_at_epoch_switches_exactly_at_the_configured_epoch() -> None:
 
 
 def test_scheduled_loss_weighted_sum_and_detached_values() -> None:
-    loss = ScheduledLoss(
-        {"a": CountingTerm(2.0), "b": CountingTerm(3.0)}, ConstantWeights({"a": 0.5, "b": 2.0})
-    )
+    loss = ScheduledLoss({"a": CountingTerm(2.0), "b": CountingTerm(3.0)}, ConstantWeights({"a": 0.5, "b": 2.0}))
     logits = torch.zeros(1, 2, 2, 2, requires_grad=True)
     total, values = loss(logits, torch.zeros(1, 2, 2, dtype=torch.long))
     assert total.item() == 0.5 * 2.0 + 2.0 * 3.0
@@ -146,9 +144,7 @@ def test_scheduled_loss_uses_epoch_zero_before_set_epoch() -> None:
     [(0, 1.0), (2, 1.0), (3, 0.75), (4, 0.5), (6, 0.0), (10, 0.0)],
 )
 def test_linear_blend(epoch: int, expected: float) -> None:
-    schedule = LinearBlend(
-        start={"ce": 1.0, "dice": 0.0}, end={"ce": 0.0, "dice": 1.0}, start_epoch=2, end_epoch=6
-    )
+    schedule = LinearBlend(start={"ce": 1.0, "dice": 0.0}, end={"ce": 0.0, "dice": 1.0}, start_epoch=2, end_epoch=6)
     weights = schedule.weights(epoch)
     assert weights["ce"] == pytest.approx(expected)
     assert weights["dice"] == pytest.approx(1.0 - expected)

@@ -22,9 +22,7 @@ NAN = float("nan")
 
 def _assert_scores(scores: dict[str, torch.Tensor], expected: dict[str, float | list[float]]) -> None:
     for name, value in expected.items():
-        torch.testing.assert_close(
-            scores[name], torch.tensor(value, dtype=torch.float32), equal_nan=True, msg=name
-        )
+        torch.testing.assert_close(scores[name], torch.tensor(value, dtype=torch.float32), equal_nan=True, msg=name)
 
 
 def test_hand_computed_3x3() -> None:
@@ -233,9 +231,7 @@ def test_ade20k_corrupted_prediction_matches_numpy() -> None:
 # ---------------------------------------------------------------- DDP (2 processes, gloo on CPU)
 
 
-def _ddp_worker(
-    rank: int, world_size: int, port: int, out_dir: str, preds: torch.Tensor, target: torch.Tensor
-):
+def _ddp_worker(rank: int, world_size: int, port: int, out_dir: str, preds: torch.Tensor, target: torch.Tensor):
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
     try:
         metric = SegmentationMetrics(num_classes=5)
