@@ -15,16 +15,16 @@ REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 
 # Small enough for a few seconds per fit on 2 CPU cores, same code paths as the default run.
-TINY = [
+TINY_DATA = [
     "data.image_size=32",
     "data.train_size=16",
     "data.val_size=8",
     "data.test_size=8",
     "data.batch_size=8",
-    "model.depth=2",
-    "model.base_channels=4",
     "trainer.max_epochs=1",
 ]
+TINY_UNET = ["model.depth=2", "model.base_channels=4"]
+TINY = TINY_DATA + TINY_UNET
 
 
 def compose_config(name: str, overrides: list[str], output_dir: Path) -> DictConfig:
