@@ -1,6 +1,9 @@
 """Segmentation and flow losses (cross-entropy is used straight from ``torch.nn``)."""
 
 from visionbench.losses.dice import SoftDiceLoss
+from visionbench.losses.focal import FocalLoss
+from visionbench.losses.jaccard import SoftJaccardLoss
+from visionbench.losses.lovasz import LovaszSoftmaxLoss, lovasz_softmax
 from visionbench.losses.scheduled import (
     ConstantWeights,
     LinearBlend,
@@ -11,9 +14,13 @@ from visionbench.losses.scheduled import (
 
 __all__ = [
     "ConstantWeights",
+    "FocalLoss",
     "LinearBlend",
+    "LovaszSoftmaxLoss",
     "ScheduledLoss",
     "SoftDiceLoss",
+    "SoftJaccardLoss",
     "SwitchAtEpoch",
     "WeightSchedule",
+    "lovasz_softmax",
 ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from visionbench.losses.overlap import mean_over_present, soft_overlap
+
 
 class SoftDiceLoss(nn.Module):
     """Multi-class soft Dice loss (Milletari et al., "V-Net", 3DV 2016; as in segmentation_models.pytorch).
@@ -19,8 +21,8 @@ class SoftDiceLoss(nn.Module):
       Their predicted probability mass still lowers the Dice of the present classes through the softmax.
     - A batch with no valid pixel gives 0 (still attached to the graph, with zero gradient).
 
-    The one-hot product is computed by gathering p at the target class, so no ``B,C,H,W`` one-hot tensor is
-    built and ignored labels (e.g. 255) never reach an indexing operation.
+    The per-class sums come from :func:`~visionbench.losses.overlap.soft_overlap` (shared with
+    :class:`~visionbench.losses.SoftJaccardLoss`).
 
     Args:
         ignore_index: target value of pixels to ignore.
@@ -38,22 +40,7 @@ class SoftDiceLoss(nn.Module):
         self.eps = eps
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        if logits.shape[:1] + logits.shape[2:] != target.shape:
-            raise ValueError(f"logits {tuple(logits.shape)} do not match target {tuple(target.shape)}")
-        num_classes = logits.shape[1]
-        probs = logits.flatten(2).softmax(dim=1)  # B, C, N
-        target = target.flatten(1)  # B, N
-        valid = target != self.ignore_index
-        labels = target.masked_fill(~valid, 0).long()
-        weight = valid.to(probs.dtype)
-
-        pred_sum = (probs * weight.unsqueeze(1)).sum(dim=(0, 2))
-        # probability of the target class at each pixel (0 where ignored)
-        p_true = probs.gather(1, labels.unsqueeze(1)).squeeze(1) * weight
-        zeros = probs.new_zeros(num_classes)
-        intersection = zeros.scatter_add(0, labels.flatten(), p_true.flatten())
-        target_sum = zeros.scatter_add(0, labels.flatten(), weight.flatten())
-
-        dice = (2 * intersection + self.smooth) / (pred_sum + target_sum + self.smooth).clamp_min(self.eps)
-        present = (target_sum > 0).to(probs.dtype)
-        return ((1 - dice) * present).sum() / present.sum().clamp_min(1)
+        overlap = soft_overlap(logits, target, self.ignore_index)
+        cardinality = overlap.predicted + overlap.labelled
+        dice = (2 * overlap.intersection + self.smooth) / (cardinality + self.smooth).clamp_min(self.eps)
+        return mean_over_present(1 - dice, overlap.labelled)

@@ -69,9 +69,7 @@ class LinearBlend:
         end_epoch: first epoch with the ``end`` weights; must be greater than ``start_epoch``.
     """
 
-    def __init__(
-        self, start: Mapping[str, float], end: Mapping[str, float], start_epoch: int, end_epoch: int
-    ) -> None:
+    def __init__(self, start: Mapping[str, float], end: Mapping[str, float], start_epoch: int, end_epoch: int) -> None:
         _check_same_names(start, end, "LinearBlend start/end")
         if end_epoch <= start_epoch:
             raise ValueError(f"LinearBlend needs end_epoch > start_epoch, got {start_epoch} and {end_epoch}")

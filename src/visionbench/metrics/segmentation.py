@@ -82,22 +82,16 @@ class SegmentationMetrics(Metric):
     higher_is_better = True
     is_differentiable = False
 
-    def __init__(
-        self, num_classes: int, ignore_index: int = 255, validate_args: bool = True, **kwargs: Any
-    ) -> None:
+    def __init__(self, num_classes: int, ignore_index: int = 255, validate_args: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         if 0 <= ignore_index < num_classes:
-            raise ValueError(
-                f"ignore_index={ignore_index} collides with a class index (0..{num_classes - 1})"
-            )
+            raise ValueError(f"ignore_index={ignore_index} collides with a class index (0..{num_classes - 1})")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.validate_args = validate_args
-        self.add_state(
-            "confmat", default=torch.zeros(num_classes, num_classes, dtype=torch.long), dist_reduce_fx="sum"
-        )
+        self.add_state("confmat", default=torch.zeros(num_classes, num_classes, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         if self.validate_args:
@@ -129,15 +123,11 @@ class SegmentationMetrics(Metric):
             if preds.shape[:1] + preds.shape[2:] != target.shape:
                 raise ValueError(f"preds {tuple(preds.shape)} do not match target {tuple(target.shape)}")
         elif preds.shape != target.shape:
-            raise ValueError(
-                f"Label preds {tuple(preds.shape)} must have the shape of target {tuple(target.shape)}"
-            )
+            raise ValueError(f"Label preds {tuple(preds.shape)} must have the shape of target {tuple(target.shape)}")
 
     def _check_range(self, preds: Tensor, target: Tensor) -> None:
         c = self.num_classes
         if bool(((target < 0) | (target >= c)).any()):
-            raise ValueError(
-                f"target has values outside 0..{c - 1} that are not ignore_index={self.ignore_index}"
-            )
+            raise ValueError(f"target has values outside 0..{c - 1} that are not ignore_index={self.ignore_index}")
         if bool(((preds < 0) | (preds >= c)).any()):
             raise ValueError(f"preds have labels outside 0..{c - 1}")

@@ -1,18 +1,27 @@
 """Turn config nodes into objects (Hydra `_target_` is the registry; nothing here is keyed by strings)."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 
-def build_task(cfg: DictConfig, datamodule: pl.LightningDataModule) -> pl.LightningModule:
-    """Model, loss, optimiser and schedule from ``cfg``; class count and names from the datamodule."""
+def build_task(
+    cfg: DictConfig, datamodule: pl.LightningDataModule, postprocess: Callable | None = None
+) -> pl.LightningModule:
+    """Model, loss, optimiser and schedule from ``cfg``; class count and names from the datamodule.
+
+    ``postprocess`` (evaluation only, e.g. a dense CRF) is handed to the task with the datamodule's ``mean``
+    and ``std``, which it needs to restore the RGB images.
+    """
     model = instantiate(cfg.model, num_classes=datamodule.num_classes)
     loss = instantiate(cfg.loss)
     optimizer = instantiate(cfg.optim)
     scheduler = instantiate(cfg.sched) if cfg.get("sched") else None
+    evaluation = {}
+    if postprocess is not None:
+        evaluation = {"postprocess": postprocess, "image_mean": datamodule.mean, "image_std": datamodule.std}
     return instantiate(
         cfg.task,
         model=model,
@@ -21,6 +30,7 @@ def build_task(cfg: DictConfig, datamodule: pl.LightningDataModule) -> pl.Lightn
         scheduler=scheduler,
         num_classes=datamodule.num_classes,
         class_names=list(datamodule.class_names),
+        **evaluation,
     )
 
 

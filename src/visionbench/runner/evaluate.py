@@ -54,7 +54,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate(OmegaConf.merge(saved.data, cfg.get("data_overrides") or {}))
-    task = build_task(saved, datamodule)
+    postprocess = instantiate(cfg.postprocess) if cfg.get("postprocess") else None
+    task = build_task(saved, datamodule, postprocess=postprocess)
     state = read_checkpoint(checkpoint).get("state_dict")
     if state is None:
         raise ValueError(f"{checkpoint} has no 'state_dict' (not a Lightning checkpoint)")
@@ -68,7 +69,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
     write_json(metrics, output_dir / "metrics.json")
     write_json(
-        {"checkpoint": str(checkpoint.resolve()), "run_dir": str(run.resolve()), "split": cfg.split},
+        {
+            "checkpoint": str(checkpoint.resolve()),
+            "run_dir": str(run.resolve()),
+            "split": cfg.split,
+            "postprocess": OmegaConf.to_container(cfg.postprocess) if cfg.get("postprocess") else None,
+        },
         output_dir / "source.json",
     )
     rows = {

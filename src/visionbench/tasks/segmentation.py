@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Iterable, Sequence
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -11,9 +12,11 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from visionbench.losses import ScheduledLoss
 from visionbench.metrics import SegmentationMetrics
+from visionbench.viz.segmentation import denormalize
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[..., LRScheduler]
+PostProcess = Callable[[Tensor, np.ndarray], Tensor]
 
 SUMMARY_METRICS = ("aAcc", "mIoU", "mAcc", "mDice")
 PER_CLASS_METRICS = ("IoU", "Acc", "Dice")
@@ -44,6 +47,11 @@ class SegmentationTask(pl.LightningModule):
         class_names: class names for per-class reporting (defaults to ``class_<i>``).
         ignore_index: label ignored by losses and metrics.
         aux_weight: weight of each auxiliary-head loss (0.4 as in PSPNet/mmsegmentation).
+        postprocess: optional evaluation-time refinement ``(probabilities B,C,H,W, images uint8 B,H,W,3 RGB) ->
+            probabilities B,C,H,W`` (e.g. :class:`~visionbench.postprocess.DenseCRF`), applied in val/test steps
+            to the softmax of the main logits before the metric update; the loss is still that of the logits.
+        image_mean, image_std: the datamodule's normalisation ([0, 1] scale), needed with ``postprocess`` to
+            restore the RGB images.
     """
 
     def __init__(
@@ -56,6 +64,9 @@ class SegmentationTask(pl.LightningModule):
         class_names: Sequence[str] | None = None,
         ignore_index: int = 255,
         aux_weight: float = 0.4,
+        postprocess: PostProcess | None = None,
+        image_mean: Sequence[float] | None = None,
+        image_std: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -67,6 +78,11 @@ class SegmentationTask(pl.LightningModule):
         if len(self.class_names) != num_classes:
             raise ValueError(f"got {len(self.class_names)} class names for num_classes={num_classes}")
         self.aux_weight = aux_weight
+        if postprocess is not None and (image_mean is None or image_std is None):
+            raise ValueError("a postprocess needs image_mean and image_std to restore the RGB images")
+        self.postprocess = postprocess
+        self.image_mean = None if image_mean is None else tuple(float(m) for m in image_mean)
+        self.image_std = None if image_std is None else tuple(float(s) for s in image_std)
         self.val_metrics = SegmentationMetrics(num_classes=num_classes, ignore_index=ignore_index)
         self.test_metrics = SegmentationMetrics(num_classes=num_classes, ignore_index=ignore_index)
         self.per_class_scores: dict[str, dict[str, list[float]]] = {}
@@ -99,9 +115,15 @@ class SegmentationTask(pl.LightningModule):
             self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=batch_size)
         return total
 
+    def _postprocessed(self, logits: Tensor, images: Tensor) -> Tensor:
+        """Refined class probabilities ``B,C,H,W`` from ``postprocess(softmax(logits), RGB uint8 images)``."""
+        rgb = np.stack([denormalize(image, self.image_mean, self.image_std) for image in images])
+        return self.postprocess(logits.softmax(dim=1), rgb)
+
     def _evaluation_step(self, stage: str, metrics: SegmentationMetrics, batch: dict[str, Tensor]) -> None:
         total, _, logits = self._loss(self.model(batch["image"]), batch["mask"])
-        metrics.update(logits, batch["mask"])
+        scores = logits if self.postprocess is None else self._postprocessed(logits, batch["image"])
+        metrics.update(scores, batch["mask"])  # arg-max over the class dimension
         self.log(
             f"{stage}/loss", total, on_step=False, on_epoch=True, batch_size=batch["image"].shape[0], sync_dist=True
         )
