@@ -1,0 +1,1 @@
+"""Datasets, LightningDataModules, readers, transforms and synthetic generators."""

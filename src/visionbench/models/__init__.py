@@ -1,0 +1,1 @@
+"""Models, one sub-package per problem (segmentation, flow, tracking) plus shared backbones."""
