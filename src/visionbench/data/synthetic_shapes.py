@@ -7,8 +7,9 @@ binary masks as the image (no anti-aliasing), later shapes occluding earlier one
 
 The task is built so that *form*, not colour, decides the class: every shape instance (and the
 background) takes its colour and texture from the same distribution whatever its class, so a per-pixel
-colour classifier cannot do better than "everything is background", while a model with spatial context
-(a U-Net) segments it almost perfectly.
+colour classifier cannot do better than "everything is background" (mIoU ~0.10), while a model with
+spatial context does well (a small U-Net reaches ~0.91 val mIoU in two minutes of 2-core CPU training
+at 48x48; see ``conf/data`` and the recipe notes in the experiment config).
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ PALETTE: np.ndarray = np.array(
 )
 """Visualisation colour of each class, ``(num_classes, 3)`` uint8 RGB."""
 
-# Per-channel statistics of the generated images in the [0, 1] scale (measured over 2000 samples of
-# 64x64 at the default knobs; every channel is drawn from the same distribution).
+# Per-channel statistics of the generated images in the [0, 1] scale (measured over 3000 samples of
+# 48x48 and 64x64 at the default knobs; every channel is drawn from the same distribution).
 MEAN: tuple[float, float, float] = (0.5, 0.5, 0.5)
 STD: tuple[float, float, float] = (0.27, 0.27, 0.27)
 
@@ -78,7 +79,9 @@ def _disk(shape: tuple[int, int], cx: float, cy: float, r: float) -> np.ndarray:
     return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
 
 
-def _shape_mask(cls: int, shape: tuple[int, int], cx: float, cy: float, r: float, angle: float, rng) -> np.ndarray:
+def _shape_mask(
+    cls: int, shape: tuple[int, int], cx: float, cy: float, r: float, angle: float, rng: np.random.Generator
+) -> np.ndarray:
     """Binary mask of one shape of class ``cls`` with circumradius ``r`` centred at (cx, cy)."""
     centre = np.array([cx, cy])
     if cls == 1:  # circle
@@ -156,21 +159,30 @@ def _contrasting_colour(rng: np.random.Generator, others: list[np.ndarray], min_
 def generate_sample(
     rng: np.random.Generator,
     image_size: int,
-    min_shapes: int = 1,
+    min_shapes: int = 2,
     max_shapes: int = 4,
-    noise_std: float = 0.04,
+    min_radius: float = 0.18,
+    max_radius: float = 0.34,
+    max_occlusion: float = 0.3,
     min_contrast: float = 0.35,
-    texture_amplitude: float = 0.12,
-    max_occlusion: float = 0.4,
-    min_radius: float = 0.12,
-    max_radius: float = 0.3,
+    texture_amplitude: float = 0.06,
     background_texture: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
+    noise_std: float = 0.03,
+    return_instances: bool = False,
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Draw one sample from ``rng``: ``(image H,W,3 uint8 RGB, label H,W uint8)``.
 
-    Shapes (class 1..6, uniform) have a circumradius between 0.12 and 0.3 of the image size, a random
-    rotation and position (at least 60 % inside the image). Each shape may hide at most ``max_occlusion``
-    of the still-visible pixels of any earlier shape (placement is retried, then the shape skipped).
+    The background is a random colour with a texture (flat, gradient, stripes, checker or blotches). Then
+    ``min_shapes..max_shapes`` shapes (class 1..6, uniform) are painted in turn, each with a circumradius of
+    ``min_radius..max_radius`` times the image size, a random rotation, its centre at least 0.7 radius from
+    the border, and its own random base colour (at least ``min_contrast`` away from the background's and
+    earlier shapes') and texture of amplitude ``texture_amplitude``. A shape may hide at most
+    ``max_occlusion`` of the still-visible pixels of any earlier shape (placement is retried 10 times, then
+    the shape is skipped). Finally Gaussian noise of std ``noise_std`` ([0, 1] scale) is added.
+
+    With ``return_instances=True`` a third element ``{"instance": H,W int16 map of the painted instance
+    index (-1 = background), "classes": class of each instance, "areas": full pixel area of each instance
+    before later shapes covered it}`` is returned.
     """
     s = image_size
     hw = (s, s)
@@ -179,6 +191,7 @@ def generate_sample(
     label = np.zeros(hw, np.uint8)
     instance = np.full(hw, -1, np.int16)
     areas: list[int] = []
+    classes: list[int] = []
     colours = [bg_colour]
     n_shapes = int(rng.integers(min_shapes, max_shapes + 1))
     for _ in range(n_shapes):
@@ -206,8 +219,11 @@ def generate_sample(
         label[mask] = cls
         instance[mask] = len(areas)
         areas.append(int(mask.sum()))
+        classes.append(cls)
     image += rng.normal(0.0, noise_std, image.shape).astype(np.float32)
     image = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if return_instances:
+        return image, label, {"instance": instance, "classes": classes, "areas": areas}
     return image, label
 
 
@@ -217,7 +233,7 @@ def generate_sample(
 class SyntheticShapesDataset(Dataset):
     """Procedural shapes segmentation dataset (7 classes: background + 6 shapes told apart by form).
 
-    All samples are generated in ``__init__`` (about 1 ms each at 64x64) from
+    All samples are generated in ``__init__`` (about 1 ms each at 48x48) from
     ``numpy.random.default_rng((seed, split_id, index))``.
 
     Args:
@@ -227,11 +243,14 @@ class SyntheticShapesDataset(Dataset):
         seed: base seed.
         min_shapes, max_shapes: number of shapes drawn per image (uniform in the closed range; a shape
             that cannot be placed without excessive occlusion is skipped).
-        noise_std: standard deviation of the additive Gaussian pixel noise ([0, 1] scale).
+        min_radius, max_radius: range of the shapes' circumradius, as a fraction of ``image_size``.
+        max_occlusion: largest fraction of an earlier shape's visible pixels a later shape may cover.
         min_contrast: minimum RGB distance between a shape's base colour and the background's and every
             earlier shape's base colour ([0, 1] scale).
-        texture_amplitude: amplitude of the per-instance texture (gradient / stripes / checker / noise).
-        max_occlusion: largest fraction of an earlier shape's visible pixels a later shape may cover.
+        texture_amplitude: amplitude of the per-instance texture (gradient / stripes / checker / blotches);
+            the background's is 1.5 times larger.
+        background_texture: texture the background too (otherwise it is flat, plus noise).
+        noise_std: standard deviation of the additive Gaussian pixel noise ([0, 1] scale).
         transform: optional albumentations-style callable ``transform(image=..., mask=...) -> dict``
             applied to the uint8 arrays before normalisation.
         mean, std: per-channel normalisation in the [0, 1] scale.
@@ -250,15 +269,15 @@ class SyntheticShapesDataset(Dataset):
         size: int = 1000,
         image_size: int = 64,
         seed: int = 0,
-        min_shapes: int = 1,
+        min_shapes: int = 2,
         max_shapes: int = 4,
-        noise_std: float = 0.04,
+        min_radius: float = 0.18,
+        max_radius: float = 0.34,
+        max_occlusion: float = 0.3,
         min_contrast: float = 0.35,
-        texture_amplitude: float = 0.12,
-        max_occlusion: float = 0.4,
-        min_radius: float = 0.12,
-        max_radius: float = 0.3,
+        texture_amplitude: float = 0.06,
         background_texture: bool = True,
+        noise_std: float = 0.03,
         transform: Callable[..., dict[str, Any]] | None = None,
         mean: tuple[float, float, float] = MEAN,
         std: tuple[float, float, float] = STD,
@@ -273,6 +292,8 @@ class SyntheticShapesDataset(Dataset):
             raise ValueError(f"need 0 <= min_shapes <= max_shapes and max_shapes >= 1, got {min_shapes}, {max_shapes}")
         if noise_std < 0 or texture_amplitude < 0 or min_contrast < 0:
             raise ValueError("noise_std, texture_amplitude and min_contrast must be >= 0")
+        if not 0 < min_radius <= max_radius <= 0.5:
+            raise ValueError(f"need 0 < min_radius <= max_radius <= 0.5, got {min_radius}, {max_radius}")
         if not 0 <= max_occlusion <= 1:
             raise ValueError(f"max_occlusion must be in [0, 1], got {max_occlusion}")
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
@@ -287,13 +308,13 @@ class SyntheticShapesDataset(Dataset):
         self._knobs = dict(
             min_shapes=int(min_shapes),
             max_shapes=int(max_shapes),
-            noise_std=float(noise_std),
-            min_contrast=float(min_contrast),
-            texture_amplitude=float(texture_amplitude),
-            max_occlusion=float(max_occlusion),
             min_radius=float(min_radius),
             max_radius=float(max_radius),
+            max_occlusion=float(max_occlusion),
+            min_contrast=float(min_contrast),
+            texture_amplitude=float(texture_amplitude),
             background_texture=bool(background_texture),
+            noise_std=float(noise_std),
         )
         images = np.empty((self.size, self.image_size, self.image_size, 3), np.uint8)
         labels = np.empty((self.size, self.image_size, self.image_size), np.uint8)
@@ -335,9 +356,11 @@ class SyntheticShapesDataModule(pl.LightningDataModule):
         seed: base seed of the generator (also seeds the training shuffle).
         batch_size: batch size of every loader.
         num_workers: DataLoader worker processes.
-        min_shapes, max_shapes, noise_std, min_contrast, texture_amplitude, max_occlusion: difficulty
-            knobs, see :class:`SyntheticShapesDataset`.
+        min_shapes, max_shapes, min_radius, max_radius, max_occlusion, min_contrast, texture_amplitude,
+            background_texture, noise_std: difficulty knobs, see :func:`generate_sample`.
         train_transform: optional albumentations-style transform applied to training samples only.
+
+    The defaults are the recipe of the default experiment (48x48, 3000 training images, batch 8).
 
     Attributes: ``num_classes``, ``class_names``, ``palette`` ((num_classes, 3) uint8), ``ignore_index``
     (255, never present in the synthetic labels), ``mean`` and ``std`` ([0, 1] scale, so
@@ -348,22 +371,26 @@ class SyntheticShapesDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        image_size: int = 64,
-        train_size: int = 2000,
-        val_size: int = 200,
-        test_size: int = 200,
+        image_size: int = 48,
+        train_size: int = 3000,
+        val_size: int = 500,
+        test_size: int = 500,
         seed: int = 0,
-        batch_size: int = 16,
+        batch_size: int = 8,
         num_workers: int = 0,
-        min_shapes: int = 1,
+        min_shapes: int = 2,
         max_shapes: int = 4,
-        noise_std: float = 0.04,
+        min_radius: float = 0.18,
+        max_radius: float = 0.34,
+        max_occlusion: float = 0.3,
         min_contrast: float = 0.35,
-        texture_amplitude: float = 0.12,
-        max_occlusion: float = 0.4,
+        texture_amplitude: float = 0.06,
+        background_texture: bool = True,
+        noise_std: float = 0.03,
         train_transform: Callable[..., dict[str, Any]] | None = None,
     ) -> None:
         super().__init__()
+        self.save_hyperparameters(ignore=["train_transform"], logger=False)
         if int(image_size) < MIN_IMAGE_SIZE:
             raise ValueError(f"image_size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
         for name, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
@@ -384,10 +411,13 @@ class SyntheticShapesDataModule(pl.LightningDataModule):
         self.knobs = dict(
             min_shapes=min_shapes,
             max_shapes=max_shapes,
-            noise_std=noise_std,
+            min_radius=min_radius,
+            max_radius=max_radius,
+            max_occlusion=max_occlusion,
             min_contrast=min_contrast,
             texture_amplitude=texture_amplitude,
-            max_occlusion=max_occlusion,
+            background_texture=background_texture,
+            noise_std=noise_std,
         )
         self.num_classes: int = len(CLASS_NAMES)
         self.class_names: list[str] = list(CLASS_NAMES)
