@@ -1,11 +1,11 @@
 """Framework overhead: training steps/s of the Lightning SegmentationTask vs a bare PyTorch loop.
 
 Both loops train the same model (fresh copies from one initialisation), with the same data loader, batch
-size, loss, optimiser and LR schedule, in the same process; they alternate over several rounds and the
+size, loss, optimiser and LR schedule, in the same process; they alternate over several rounds, and the
 per-round ratios (each Lightning round against the bare round just before it, so slow drifts of a noisy
-machine cancel) are summarised by their median. The Lightning run uses the default config's logger and callbacks (progress
-bar included) with validation switched off, so what is measured is the cost of the framework around a
-training step. Prints ``ratio = lightning / bare`` (target >= 0.95).
+machine cancel) are summarised by their median. The Lightning run uses the default config's logger and
+callbacks (progress bar included) with validation switched off, so what is measured is the cost of the
+framework around a training step. Prints ``ratio = lightning / bare`` (target >= 0.95).
 
     python benchmarks/overhead.py [--steps 60] [--rounds 3] [hydra overrides ...]
 """
