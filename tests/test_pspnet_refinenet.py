@@ -1,5 +1,7 @@
-"""PSPNet, RefineNet and Light-Weight RefineNet: the B,C,H,W contract for any size, aux outputs, gradients,
-state-dict round trip, channels_last, bf16 autocast, the papers' building blocks and the YAML configs."""
+"""PSPNet, RefineNet and Light-Weight RefineNet: the papers' building blocks and the YAML configs.
+
+The generic contract (any input size, aux outputs, gradients, state-dict round trip, channels_last, bf16) is
+tested for these models with the rest of the zoo in test_segmentation_zoo.py, from the MODELS below."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -30,64 +32,6 @@ def main_output(output: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
 
 def num_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_output_shape_for_odd_sizes(name: str) -> None:
-    torch.manual_seed(0)
-    model = MODELS[name]().eval()
-    with torch.no_grad():
-        output = model(torch.randn(2, 3, 67, 93))
-        # 33x47 leaves PSPNet a 5x6 map at stride 8 (smaller than the 6x6 bin) and RefineNet a 2x2 layer4
-        for size in [(33, 47), (5, 3)]:
-            assert main_output(model(torch.randn(1, 3, *size))).shape == (1, NUM_CLASSES, *size)
-    if name.endswith("aux"):
-        assert set(output) == {"out", "aux"}
-        assert output["aux"].shape == (2, NUM_CLASSES, 67, 93)
-    else:
-        assert isinstance(output, torch.Tensor)
-    assert main_output(output).shape == (2, NUM_CLASSES, 67, 93)
-
-
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_gradients_reach_every_parameter(name: str) -> None:
-    torch.manual_seed(0)
-    model = MODELS[name]()
-    x, target = torch.randn(2, 3, 35, 41), torch.randint(0, NUM_CLASSES, (2, 35, 41))
-    output = model(x)
-    outputs = output.values() if isinstance(output, dict) else [output]
-    sum(torch.nn.functional.cross_entropy(o, target) for o in outputs).backward()
-    for parameter_name, parameter in model.named_parameters():
-        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, parameter_name
-
-
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_state_dict_round_trip(name: str) -> None:
-    torch.manual_seed(0)
-    source = MODELS[name]()
-    source(torch.randn(2, 3, 24, 24))  # move the BN running statistics away from their initial values
-    copy = MODELS[name]()
-    copy.load_state_dict(source.state_dict())
-    x = torch.randn(1, 3, 21, 30)
-    with torch.no_grad():
-        assert torch.equal(main_output(source.eval()(x)), main_output(copy.eval()(x)))
-
-
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_channels_last_and_bf16_autocast(name: str) -> None:
-    torch.manual_seed(0)
-    model = MODELS[name]().eval()
-    x = torch.randn(2, 3, 29, 35)
-    with torch.no_grad():
-        reference = main_output(model(x))
-        channels_last = main_output(
-            model.to(memory_format=torch.channels_last)(x.to(memory_format=torch.channels_last))
-        )
-        torch.testing.assert_close(channels_last, reference, rtol=1e-4, atol=1e-4)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            low_precision = main_output(model(x))
-    assert low_precision.shape == (2, NUM_CLASSES, 29, 35)
-    assert torch.isfinite(low_precision).all()
 
 
 def test_pyramid_pooling_bins_1_2_3_6() -> None:

@@ -1,5 +1,6 @@
-"""FCN (ResNet and VGG-16), DeepLabV3 and DeepLabV3+: torchvision's parameter counts, the B,C,H,W contract for
-any size, aux outputs, gradients, state-dict round trip, channels_last, bf16 autocast and the YAML configs."""
+"""The segmentation zoo (FCN on ResNet and VGG-16, DeepLabV3/V3+, PSPNet, RefineNet): torchvision's parameter
+counts, the B,C,H,W contract for any size, aux outputs, gradients, state-dict round trip, channels_last,
+bf16 autocast and the YAML configs."""
 
 import json
 from collections.abc import Callable
@@ -10,6 +11,7 @@ import torch
 from hydra.utils import instantiate
 
 from tests.conftest import compose_config
+from tests.test_pspnet_refinenet import MODELS as PSPNET_REFINENET_MODELS
 from visionbench.models.backbones import VGG16, ResNet
 from visionbench.models.segmentation.deeplab import DeepLabV3, DeepLabV3Plus
 from visionbench.models.segmentation.fcn import FCN, FCNVGG, bilinear_kernel
@@ -28,6 +30,7 @@ SMALL_MODELS: dict[str, Callable[[], torch.nn.Module]] = {
         NUM_CLASSES, ResNet(18, output_stride=16, deep_stem=True), separable=False, aux_head=True
     ),
     **{f"fcn{v}": (lambda v=v: FCNVGG(NUM_CLASSES, VGG16(VGG_WIDTH), variant=v)) for v in ("32s", "16s", "8s")},
+    **PSPNET_REFINENET_MODELS,
 }
 
 
@@ -79,7 +82,9 @@ def test_output_shape_for_odd_sizes(name: str) -> None:
     model = SMALL_MODELS[name]().eval()
     with torch.no_grad():
         output = model(torch.randn(2, 3, 67, 93))
-        assert main_output(model(torch.randn(1, 3, 5, 3))).shape == (1, NUM_CLASSES, 5, 3)
+        # 33x47 leaves PSPNet a 5x6 map at stride 8 (smaller than the 6x6 bin) and RefineNet a 2x2 layer4
+        for size in [(33, 47), (5, 3)]:
+            assert main_output(model(torch.randn(1, 3, *size))).shape == (1, NUM_CLASSES, *size)
     if name.endswith("aux"):
         assert set(output) == {"out", "aux"}
         assert output["aux"].shape == (2, NUM_CLASSES, 67, 93)
