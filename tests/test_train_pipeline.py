@@ -5,8 +5,10 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from omegaconf import DictConfig, open_dict
+from PIL import Image
 
 from tests.conftest import TINY, compose_config
 from visionbench.runner import run_dir
@@ -71,7 +73,12 @@ def test_train_then_evaluate_reproduces_the_validation_score(tmp_path: Path) -> 
     evaluation.mkdir()
     evaluate(compose_config("evaluate", [f"ckpt_path={run / best}", "num_prediction_images=2"], evaluation))
     assert abs(_metrics(evaluation)["val/mIoU"] - trained["val/mIoU"]) < 1e-4
-    assert (evaluation / "predictions" / "val.png").is_file()
+    panels = np.asarray(Image.open(evaluation / "predictions" / "val.png"))
+    assert panels.shape == (2 * 32 + 2, 3 * 32 + 2 * 2, 3)  # 2 samples x (input | ground truth | prediction)
+    maps = np.asarray(Image.open(evaluation / "predictions" / "val_probabilities.png"))
+    assert maps.shape == (2 * 32 + 2, 8 * 32 + 7 * 2, 3)  # input + 7 class probability maps
+    background_map = maps[:32, 34:66, 0].astype(float)
+    assert background_map.min() < background_map.max()  # a real probability map, not a constant tile
 
     by_run = tmp_path / "eval_by_run"
     by_run.mkdir()

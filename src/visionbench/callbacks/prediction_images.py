@@ -7,7 +7,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
 
-from visionbench.viz.segmentation import prediction_panels, save_png
+from visionbench.viz.segmentation import prediction_panels, probability_panels, save_png
 
 
 def log_image_to_loggers(trainer: pl.Trainer, key: str, image: np.ndarray) -> None:
@@ -28,11 +28,14 @@ class SegmentationPredictionImages(pl.Callback):
     Args:
         dirpath: folder for the PNG files.
         num_images: how many samples (the first ones of the split) are shown.
+        probability_maps: also write ``<name>_probabilities.png``: per sample, the input and one grey-level map
+            of the softmax probability of each class (white = 1).
     """
 
-    def __init__(self, dirpath: str | Path, num_images: int = 4) -> None:
+    def __init__(self, dirpath: str | Path, num_images: int = 4, probability_maps: bool = False) -> None:
         self.dirpath = Path(dirpath)
         self.num_images = num_images
+        self.probability_maps = probability_maps
 
     def _render(self, trainer: pl.Trainer, pl_module: pl.LightningModule, dataset, name: str) -> None:
         count = min(self.num_images, len(dataset))
@@ -42,14 +45,23 @@ class SegmentationPredictionImages(pl.Callback):
         was_training = pl_module.training
         pl_module.eval()
         with torch.no_grad():
-            predictions = pl_module(images).argmax(dim=1).cpu()
+            probabilities = pl_module(images).softmax(dim=1).cpu()
         pl_module.train(was_training)
         datamodule = trainer.datamodule
         panel = prediction_panels(
-            images, targets, predictions, datamodule.palette, datamodule.mean, datamodule.std, datamodule.ignore_index
+            images,
+            targets,
+            probabilities.argmax(dim=1),
+            datamodule.palette,
+            datamodule.mean,
+            datamodule.std,
+            datamodule.ignore_index,
         )
         save_png(panel, self.dirpath / f"{name}.png")
         log_image_to_loggers(trainer, f"predictions/{name.split('_')[0]}", panel)
+        if self.probability_maps:
+            maps = probability_panels(images, probabilities, datamodule.mean, datamodule.std)
+            save_png(maps, self.dirpath / f"{name}_probabilities.png")
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

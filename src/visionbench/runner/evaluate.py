@@ -61,7 +61,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         raise ValueError(f"{checkpoint} has no 'state_dict' (not a Lightning checkpoint)")
     load_state_dict_checked(task, state, str(checkpoint))
 
-    images = SegmentationPredictionImages(output_dir / "predictions", num_images=cfg.num_prediction_images)
+    images = SegmentationPredictionImages(
+        output_dir / "predictions", num_images=cfg.num_prediction_images, probability_maps=True
+    )
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[images], enable_checkpointing=False)
     run_split = trainer.validate if cfg.split == "val" else trainer.test
     results = run_split(task, datamodule=datamodule, verbose=False)[0]

@@ -41,19 +41,37 @@ def prediction_panels(
     """One row per sample, three columns (input, ground truth, prediction), as one ``H,W,3`` uint8 image."""
     rows = []
     for image, target, prediction in zip(images, targets, predictions, strict=True):
-        columns = [
+        rows.append([
             denormalize(image, mean, std),
             colorize(target.cpu().numpy(), palette, ignore_index),
             colorize(prediction.cpu().numpy(), palette, ignore_index),
-        ]
-        height = columns[0].shape[0]
-        spacer = np.full((height, gap, 3), 255, dtype=np.uint8)
-        rows.append(np.concatenate([columns[0], spacer, columns[1], spacer, columns[2]], axis=1))
-    width = rows[0].shape[1]
-    spaced = []
-    for row in rows:
-        spaced += [row, np.full((gap, width, 3), 255, dtype=np.uint8)]
-    return np.concatenate(spaced[:-1], axis=0)
+        ])  # fmt: skip
+    return tile(rows, gap)
+
+
+def probability_panels(
+    images: Tensor, probabilities: Tensor, mean: Sequence[float], std: Sequence[float], gap: int = 2
+) -> np.ndarray:
+    """One row per sample: the input, then the probability map of each class in grey levels (white = 1)."""
+    rows = []
+    for image, class_probabilities in zip(images, probabilities, strict=True):
+        grey = (class_probabilities.float().clamp(0, 1).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+        rows.append([denormalize(image, mean, std), *(np.repeat(m[..., None], 3, axis=2) for m in grey)])
+    return tile(rows, gap)
+
+
+def tile(rows: Sequence[Sequence[np.ndarray]], gap: int = 2) -> np.ndarray:
+    """Lay out equally sized ``H,W,3`` uint8 tiles in rows and columns separated by ``gap`` white pixels."""
+    height, width = rows[0][0].shape[:2]
+    columns = max(len(row) for row in rows)
+    canvas = np.full(
+        (len(rows) * (height + gap) - gap, columns * (width + gap) - gap, 3), 255, dtype=np.uint8
+    )  # fmt: skip
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            top, left = r * (height + gap), c * (width + gap)
+            canvas[top : top + height, left : left + width] = cell
+    return canvas
 
 
 def save_png(array: np.ndarray, path: str | Path) -> Path:
