@@ -22,6 +22,7 @@ def log_image_to_loggers(trainer: pl.Trainer, key: str, image: np.ndarray) -> No
 class SegmentationPredictionImages(pl.Callback):
     """After every validation epoch and after testing, predict a fixed set of samples and save a panel.
 
+    Predictions are those the task scores (after its evaluation ``postprocess``, e.g. a dense CRF, if any).
     Files: ``<dirpath>/val_epoch_<NNN>.png`` and ``<dirpath>/test.png`` (never overwritten). The datamodule
     must expose ``palette``, ``mean``, ``std`` and ``ignore_index``.
 
@@ -45,7 +46,7 @@ class SegmentationPredictionImages(pl.Callback):
         was_training = pl_module.training
         pl_module.eval()
         with torch.no_grad():
-            probabilities = pl_module(images).softmax(dim=1).cpu()
+            probabilities = pl_module.class_probabilities(pl_module(images), images).cpu()
         pl_module.train(was_training)
         datamodule = trainer.datamodule
         panel = prediction_panels(

@@ -4,7 +4,6 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pytorch_lightning as pl
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
@@ -115,15 +114,18 @@ class SegmentationTask(pl.LightningModule):
             self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=batch_size)
         return total
 
-    def _postprocessed(self, logits: Tensor, images: Tensor) -> Tensor:
-        """Refined class probabilities ``B,C,H,W`` from ``postprocess(softmax(logits), RGB uint8 images)``."""
+    def class_probabilities(self, logits: Tensor, images: Tensor) -> Tensor:
+        """Class probabilities ``B,C,H,W`` that evaluation scores: ``softmax(logits)``, refined by ``postprocess``
+        (with the de-normalised RGB images) when the task has one."""
+        probabilities = logits.softmax(dim=1)
+        if self.postprocess is None:
+            return probabilities
         rgb = np.stack([denormalize(image, self.image_mean, self.image_std) for image in images])
-        return self.postprocess(logits.softmax(dim=1), rgb)
+        return self.postprocess(probabilities, rgb)
 
     def _evaluation_step(self, stage: str, metrics: SegmentationMetrics, batch: dict[str, Tensor]) -> None:
         total, _, logits = self._loss(self.model(batch["image"]), batch["mask"])
-        scores = logits if self.postprocess is None else self._postprocessed(logits, batch["image"])
-        metrics.update(scores, batch["mask"])  # arg-max over the class dimension
+        metrics.update(self.class_probabilities(logits, batch["image"]), batch["mask"])  # arg-max over classes
         self.log(
             f"{stage}/loss", total, on_step=False, on_epoch=True, batch_size=batch["image"].shape[0], sync_dist=True
         )
@@ -153,8 +155,3 @@ class SegmentationTask(pl.LightningModule):
             return {"optimizer": optimizer}
         scheduler = self.scheduler_factory(optimizer, total_steps=int(self.trainer.estimated_stepping_batches))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    @torch.no_grad()
-    def predict_labels(self, images: Tensor) -> Tensor:
-        """Arg-max class map ``B,H,W`` for a batch of images."""
-        return self(images).argmax(dim=1)
