@@ -1,0 +1,10 @@
+"""Errors raised by dataset readers: each message names the offending path and what was expected."""
+
+
+class DatasetLayoutError(FileNotFoundError):
+    """A dataset root, folder or file is missing, or the folders do not follow the released layout."""
+
+
+class DatasetFormatError(ValueError):
+    """A file exists but its content is wrong: unreadable image, wrong mode (grey vs RGB), label out of range,
+    image/mask size mismatch, malformed annotation line."""
