@@ -20,8 +20,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks train.py evaluate.py
-	$(BIN)/ruff format --check src tests benchmarks train.py evaluate.py
+	$(BIN)/ruff check src tests benchmarks train.py evaluate.py check_dataset.py
+	$(BIN)/ruff format --check src tests benchmarks train.py evaluate.py check_dataset.py
 
 clean-venv:
 	rm -rf $(VENV)

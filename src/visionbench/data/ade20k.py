@@ -346,7 +346,6 @@ class ADE20KDataModule(pl.LightningDataModule):
         drop_last: bool = True,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(logger=False)
         for name, value in (("batch_size", batch_size), ("val_batch_size", val_batch_size)):
             if int(value) <= 0:
                 raise ValueError(f"{name} must be > 0, got {value}")

@@ -1,0 +1,23 @@
+"""Check a dataset on disk: `python check_dataset.py data=folder data.root=/path/to/data` (conf/check_dataset.yaml).
+
+Prints the splits, the label histogram and every problem found; exits with 0 when clean, 1 otherwise.
+"""
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from visionbench.runner.check_dataset import check_dataset
+from visionbench.runner.cli import exit_on_unknown_option
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="check_dataset")
+def main(cfg: DictConfig) -> None:
+    sys.exit(check_dataset(cfg))
+
+
+if __name__ == "__main__":
+    exit_on_unknown_option(Path(__file__).parent / "conf")
+    main()
