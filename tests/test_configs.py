@@ -11,8 +11,8 @@ from hydra.utils import instantiate
 from tests.conftest import CONF, REPO, TINY_DATA, TINY_UNET, compose_config
 from visionbench.runner.train import train
 
-GROUPS_BUILT_HERE = {"model", "loss", "optim", "data", "callbacks", "logger", "postprocess"}
-EVALUATION_GROUPS = {"postprocess"}  # chosen in conf/evaluate.yaml, not in train.yaml
+GROUPS_BUILT_HERE = {"model", "loss", "optim", "data", "callbacks", "logger", "postprocess", "inference"}
+EVALUATION_GROUPS = {"postprocess", "inference"}  # chosen in conf/evaluate.yaml, not in train.yaml
 
 
 def group_options() -> list[tuple[str, str]]:
@@ -29,7 +29,13 @@ def group_options() -> list[tuple[str, str]]:
 def test_every_option_composes(group: str, option: str, tmp_path: Path) -> None:
     if group == "hparams_search":
         pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    cfg = compose_config("evaluate" if group in EVALUATION_GROUPS else "train", [f"{group}={option}"], tmp_path)
+    if group == "model_size_overrides":  # selected through model_size=<size> for the chosen model
+        size, model = option.split("/", 1)
+        cfg = compose_config("train", [f"model_size={size}", f"model={model}"], tmp_path)
+        assert cfg.model != compose_config("train", [f"model={model}"], tmp_path).model
+        group = "model"
+    else:
+        cfg = compose_config("evaluate" if group in EVALUATION_GROUPS else "train", [f"{group}={option}"], tmp_path)
     if group in GROUPS_BUILT_HERE and cfg[group] is not None:  # postprocess=none is null
         node = cfg[group]
         built = instantiate(node, num_classes=7) if group == "model" else instantiate(node)

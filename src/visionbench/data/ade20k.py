@@ -319,7 +319,7 @@ class ADE20KDataModule(pl.LightningDataModule):
         seed: seeds the training shuffle and the augmentation streams (per worker).
         pin_memory: DataLoader pin_memory (useful on GPU).
         drop_last: drop the last incomplete training batch (mmsegmentation's iteration-based sampler always
-            yields full batches).
+            yields full batches); a training set smaller than one batch still gives its one partial batch.
 
     Attributes: ``num_classes``, ``class_names``, ``palette`` ((num_classes, 3) uint8), ``ignore_index`` (255),
     ``mean`` and ``std`` (ImageNet, [0, 1] scale). Dataset-check contract: :meth:`file_pairs`,
@@ -425,7 +425,8 @@ class ADE20KDataModule(pl.LightningDataModule):
             dataset,
             batch_size=self.batch_size if train else self.val_batch_size,
             shuffle=train,
-            drop_last=self.drop_last and train,
+            # A training set smaller than one batch (a fixture, a smoke run) keeps its one partial batch.
+            drop_last=self.drop_last and train and len(dataset) >= self.batch_size,
             num_workers=self.num_workers,
             generator=torch.Generator().manual_seed(self.seed) if train else None,
             worker_init_fn=seed_worker_pipeline,

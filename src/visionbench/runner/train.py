@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
+from visionbench.runner.batch_size import apply_total_batch_size
 from visionbench.runner.builders import build_each, build_task
 from visionbench.runner.environment import collect_environment, device_info
 from visionbench.runner.errors import reports_run_dir
@@ -59,6 +60,8 @@ def train(cfg: DictConfig) -> float | None:
     callbacks = build_each(cfg.get("callbacks"))
     loggers = build_each(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if cfg.get("total_batch_size"):
+        apply_total_batch_size(datamodule, trainer, cfg.total_batch_size)
     if is_main:
         strategy = type(trainer.strategy).__name__
         device = device_info(cfg.trainer.accelerator, cfg.trainer.devices, strategy, trainer.precision)
