@@ -130,3 +130,59 @@ def test_task_switches_from_ce_to_dice_at_the_configured_epoch(tmp_path: Path) -
     dice_logged = {int(r["epoch"]) for r in rows if r.get("train/dice")}
     ce_logged = {int(r["epoch"]) for r in rows if r.get("train/ce")}
     assert ce_logged == {0, 1} and dice_logged == {2}
+
+
+def test_evaluate_with_sliding_window_and_multi_scale_flip_inference(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    train(compose_config("train", TINY, run))
+    trained = _metrics(run)
+    slide = ["inference=slide", "inference.crop_size=[16,16]", "inference.stride=[11,11]"]  # 3 x 3 windows
+    crf = ["postprocess=crf", "postprocess.iterations=2"]
+    settings = {
+        "whole": [],
+        "slide": slide,
+        "tta": ["inference=tta"],
+        "slide_crf": [*slide, *crf],
+        "tta_slide_crf": [
+            "inference=tta_slide",
+            "inference.scales=[0.75,1.0]",
+            "inference.inner.crop_size=[16,16]",
+            "inference.inner.stride=[11,11]",
+            *crf,
+        ],  # fmt: skip
+    }
+    metrics, sources, maps = {}, {}, {}
+    for name, overrides in settings.items():
+        out = tmp_path / name
+        out.mkdir()
+        evaluate(compose_config("evaluate", [f"run_dir={run}", "num_prediction_images=2", *overrides], out))
+        metrics[name] = _metrics(out)
+        sources[name] = json.loads((out / "source.json").read_text())
+        assert (out / "predictions" / "val.png").is_file()
+        maps[name] = np.asarray(Image.open(out / "predictions" / "val_probabilities.png"))
+        for key in ("val/aAcc", "val/mIoU", "val/mAcc", "val/mDice", "val/IoU/background"):
+            assert 0.0 <= metrics[name][key] <= 1.0, (name, key)
+
+    assert abs(metrics["whole"]["val/mIoU"] - trained["val/mIoU"]) < 1e-4
+    # the panels show the scored probabilities: each mode (and the CRF after it) gives different ones
+    for name in ("slide", "tta", "slide_crf", "tta_slide_crf"):
+        assert maps[name].shape == maps["whole"].shape and not np.array_equal(maps[name], maps["whole"]), name
+    assert not np.array_equal(maps["slide_crf"], maps["slide"])
+
+    assert sources["whole"]["inference"] == {"_target_": "visionbench.inference.WholeImage"}
+    assert sources["slide"]["inference"] == {
+        "_target_": "visionbench.inference.SlidingWindow", "crop_size": [16, 16], "stride": [11, 11]
+    }  # fmt: skip
+    assert sources["tta"]["inference"] == {
+        "_target_": "visionbench.inference.MultiScaleFlip",
+        "scales": [0.5, 0.75, 1.0, 1.25, 1.5, 1.75],
+        "flip": True,
+        "inner": {"_target_": "visionbench.inference.WholeImage"},
+    }
+    tta_slide = sources["tta_slide_crf"]["inference"]
+    assert tta_slide["scales"] == [0.75, 1.0] and tta_slide["inner"]["stride"] == [11, 11]
+    for name in ("slide_crf", "tta_slide_crf"):
+        assert sources[name]["postprocess"]["_target_"] == "visionbench.postprocess.DenseCRF"
+        assert sources[name]["postprocess"]["iterations"] == 2
+    assert sources["tta"]["postprocess"] is None

@@ -7,6 +7,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
 
+from visionbench.inference import resize
 from visionbench.viz.segmentation import prediction_panels, probability_panels, save_png
 
 
@@ -19,12 +20,27 @@ def log_image_to_loggers(trainer: pl.Trainer, key: str, image: np.ndarray) -> No
             logger.experiment.add_image(key, image, global_step=trainer.global_step, dataformats="HWC")
 
 
+def stack_rows(rows: list[np.ndarray], gap: int = 2) -> np.ndarray:
+    """Stack ``H_i,W_i,3`` uint8 panel rows top to bottom, ``gap`` white pixels apart, padded right with white."""
+    width = max(row.shape[1] for row in rows)
+    height = sum(row.shape[0] for row in rows) + gap * (len(rows) - 1)
+    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
+    top = 0
+    for row in rows:
+        canvas[top : top + row.shape[0], : row.shape[1]] = row
+        top += row.shape[0] + gap
+    return canvas
+
+
 class SegmentationPredictionImages(pl.Callback):
     """After every validation epoch and after testing, predict a fixed set of samples and save a panel.
 
-    Predictions are those the task scores (after its evaluation ``postprocess``, e.g. a dense CRF, if any).
-    Files: ``<dirpath>/val_epoch_<NNN>.png`` and ``<dirpath>/test.png`` (never overwritten). The datamodule
-    must expose ``palette``, ``mean``, ``std`` and ``ignore_index``.
+    Predictions are those the task scores (``class_probabilities``: its inference mode, then its evaluation
+    ``postprocess``, e.g. a dense CRF, if any), at the ground truth's resolution; when a sample's image has
+    another size than its mask (e.g. ADE20K's test pipeline), the input is shown bilinearly resized to the
+    mask's size. Samples are predicted one at a time, so they may differ in size (narrower rows are padded
+    with white). Files: ``<dirpath>/val_epoch_<NNN>.png`` and ``<dirpath>/test.png`` (never overwritten).
+    The datamodule must expose ``palette``, ``mean``, ``std`` and ``ignore_index``.
 
     Args:
         dirpath: folder for the PNG files.
@@ -40,29 +56,38 @@ class SegmentationPredictionImages(pl.Callback):
 
     def _render(self, trainer: pl.Trainer, pl_module: pl.LightningModule, dataset, name: str) -> None:
         count = min(self.num_images, len(dataset))
-        samples = [dataset[i] for i in range(count)]
-        images = torch.stack([sample["image"] for sample in samples]).to(pl_module.device)
-        targets = torch.stack([sample["mask"] for sample in samples])
+        datamodule = trainer.datamodule
+        panels, maps = [], []
         was_training = pl_module.training
         pl_module.eval()
-        with torch.no_grad():
-            probabilities = pl_module.class_probabilities(pl_module(images), images).cpu()
-        pl_module.train(was_training)
-        datamodule = trainer.datamodule
-        panel = prediction_panels(
-            images,
-            targets,
-            probabilities.argmax(dim=1),
-            datamodule.palette,
-            datamodule.mean,
-            datamodule.std,
-            datamodule.ignore_index,
-        )
+        try:
+            for index in range(count):
+                sample = dataset[index]
+                image = sample["image"].unsqueeze(0).to(pl_module.device)
+                target = sample["mask"].unsqueeze(0)
+                with torch.no_grad():
+                    probabilities = pl_module.class_probabilities(image, output_size=target.shape[-2:]).cpu()
+                shown = resize(image.float(), target.shape[-2:]).cpu()  # the input at the scored resolution
+                panels.append(
+                    prediction_panels(
+                        shown,
+                        target,
+                        probabilities.argmax(dim=1),
+                        datamodule.palette,
+                        datamodule.mean,
+                        datamodule.std,
+                        datamodule.ignore_index,
+                    )
+                )
+                if self.probability_maps:
+                    maps.append(probability_panels(shown, probabilities, datamodule.mean, datamodule.std))
+        finally:
+            pl_module.train(was_training)
+        panel = stack_rows(panels)
         save_png(panel, self.dirpath / f"{name}.png")
         log_image_to_loggers(trainer, f"predictions/{name.split('_')[0]}", panel)
         if self.probability_maps:
-            maps = probability_panels(images, probabilities, datamodule.mean, datamodule.std)
-            save_png(maps, self.dirpath / f"{name}_probabilities.png")
+            save_png(stack_rows(maps), self.dirpath / f"{name}_probabilities.png")
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

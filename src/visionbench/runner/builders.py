@@ -8,12 +8,19 @@ from omegaconf import DictConfig
 
 
 def build_task(
-    cfg: DictConfig, datamodule: pl.LightningDataModule, postprocess: Callable | None = None
+    cfg: DictConfig,
+    datamodule: pl.LightningDataModule,
+    postprocess: Callable | None = None,
+    inference: Callable | None = None,
+    evaluation_loss: bool | None = None,
 ) -> pl.LightningModule:
     """Model, loss, optimiser and schedule from ``cfg``; class count and names from the datamodule.
 
-    ``postprocess`` (evaluation only, e.g. a dense CRF) is handed to the task with the datamodule's ``mean``
-    and ``std``, which it needs to restore the RGB images.
+    Evaluation-only objects (evaluate.py builds them from its own config, not the run's):
+    ``postprocess`` (e.g. a dense CRF) is handed to the task with the datamodule's ``mean`` and ``std``, which
+    it needs to restore the RGB images; ``inference`` (a mode of :mod:`visionbench.inference`) replaces the
+    task's default whole-image inference; ``evaluation_loss`` (when not None) sets whether the task logs
+    ``{val,test}/loss``.
     """
     model = instantiate(cfg.model, num_classes=datamodule.num_classes)
     loss = instantiate(cfg.loss)
@@ -22,6 +29,10 @@ def build_task(
     evaluation = {}
     if postprocess is not None:
         evaluation = {"postprocess": postprocess, "image_mean": datamodule.mean, "image_std": datamodule.std}
+    if inference is not None:
+        evaluation["inference"] = inference
+    if evaluation_loss is not None:
+        evaluation["evaluation_loss"] = evaluation_loss
     return instantiate(
         cfg.task,
         model=model,

@@ -55,7 +55,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
     datamodule = instantiate(OmegaConf.merge(saved.data, cfg.get("data_overrides") or {}))
     postprocess = instantiate(cfg.postprocess) if cfg.get("postprocess") else None
-    task = build_task(saved, datamodule, postprocess=postprocess)
+    inference = instantiate(cfg.inference) if cfg.get("inference") else None  # None: the task's whole image
+    # metrics.json holds scores only (no losses), so skip the loss and its extra forward pass with slide/tta
+    task = build_task(saved, datamodule, postprocess=postprocess, inference=inference, evaluation_loss=False)
     state = read_checkpoint(checkpoint).get("state_dict")
     if state is None:
         raise ValueError(f"{checkpoint} has no 'state_dict' (not a Lightning checkpoint)")
@@ -75,12 +77,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             "checkpoint": str(checkpoint.resolve()),
             "run_dir": str(run.resolve()),
             "split": cfg.split,
-            "postprocess": OmegaConf.to_container(cfg.postprocess) if cfg.get("postprocess") else None,
+            "inference": OmegaConf.to_container(cfg.inference, resolve=True) if cfg.get("inference") else None,
+            "postprocess": OmegaConf.to_container(cfg.postprocess, resolve=True) if cfg.get("postprocess") else None,
         },
         output_dir / "source.json",
     )
     rows = {
         f"{cfg.split} mIoU": f"{metrics[f'{cfg.split}/mIoU']:.4f}",
+        "inference": repr(task.inference),
         "checkpoint": str(checkpoint),
         "outputs": str(output_dir),
     }
