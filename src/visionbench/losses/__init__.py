@@ -2,6 +2,7 @@
 
 from visionbench.losses.dice import SoftDiceLoss
 from visionbench.losses.focal import FocalLoss
+from visionbench.losses.image_labels import ImageLabelLoss, image_labels
 from visionbench.losses.jaccard import SoftJaccardLoss
 from visionbench.losses.lovasz import LovaszSoftmaxLoss, lovasz_softmax
 from visionbench.losses.scheduled import (
@@ -15,6 +16,7 @@ from visionbench.losses.scheduled import (
 __all__ = [
     "ConstantWeights",
     "FocalLoss",
+    "ImageLabelLoss",
     "LinearBlend",
     "LovaszSoftmaxLoss",
     "ScheduledLoss",
@@ -22,5 +24,6 @@ __all__ = [
     "SoftJaccardLoss",
     "SwitchAtEpoch",
     "WeightSchedule",
+    "image_labels",
     "lovasz_softmax",
 ]
