@@ -1,12 +1,20 @@
 """Class activation maps (Zhou et al. 2016) as a weakly supervised segmenter, and the image-label loss/task."""
 
+import json
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
+from tests.conftest import TINY_DATA, compose_config
 from visionbench.losses import ConstantWeights, ImageLabelLoss, ScheduledLoss, image_labels
 from visionbench.models.backbones import ResNet
 from visionbench.models.segmentation.cam import ClassActivationMapSegmenter
+from visionbench.runner.evaluate import evaluate
+from visionbench.runner.train import train
 from visionbench.tasks import ImageLabelSegmentationTask
 
 
@@ -89,3 +97,20 @@ def test_task_trains_from_image_labels_only() -> None:
     assert logits.shape == (2, 4, 32, 32)
     with pytest.raises(KeyError, match="image_logits"):
         task._loss(torch.zeros(2, 4, 32, 32), mask)
+
+
+def test_trained_cam_run_evaluates_and_writes_activation_maps(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    overrides = ["experiment=synthetic_cam_resnet", *TINY_DATA, "callbacks=minimal"]
+    train(compose_config("train", overrides, run))
+    best = json.loads((run / "run.json").read_text())["best_checkpoint"]
+    evaluation = tmp_path / "eval"
+    evaluation.mkdir()
+    evaluate(compose_config("evaluate", [f"ckpt_path={run / best}", "num_prediction_images=2"], evaluation))
+    metrics = json.loads((evaluation / "metrics.json").read_text())
+    assert 0.0 <= metrics["val/mIoU"] <= 1.0
+    cam = np.asarray(Image.open(evaluation / "predictions" / "val_cam.png"))
+    assert cam.shape == (2 * 32 + 2, 8 * 32 + 7 * 2, 3)  # 2 samples x (input + 7 class activation maps)
+    first_map = cam[:32, 34:66].astype(float)
+    assert first_map.std() > 0  # a heat map over the image, not a blank tile

@@ -8,7 +8,7 @@ import torch
 from pytorch_lightning.utilities import rank_zero_only
 
 from visionbench.inference import resize
-from visionbench.viz.segmentation import prediction_panels, probability_panels, save_png
+from visionbench.viz.segmentation import activation_map_panels, prediction_panels, probability_panels, save_png
 
 
 def log_image_to_loggers(trainer: pl.Trainer, key: str, image: np.ndarray) -> None:
@@ -46,7 +46,9 @@ class SegmentationPredictionImages(pl.Callback):
         dirpath: folder for the PNG files.
         num_images: how many samples (the first ones of the split) are shown.
         probability_maps: also write ``<name>_probabilities.png``: per sample, the input and one grey-level map
-            of the softmax probability of each class (white = 1).
+            of the softmax probability of each class (white = 1); and, for a model with
+            ``class_activation_maps(images) -> (maps, image_logits)`` (class activation maps, Zhou et al. 2016),
+            ``<name>_cam.png``: the input and each class's map as a heat map over it.
     """
 
     def __init__(self, dirpath: str | Path, num_images: int = 4, probability_maps: bool = False) -> None:
@@ -57,7 +59,9 @@ class SegmentationPredictionImages(pl.Callback):
     def _render(self, trainer: pl.Trainer, pl_module: pl.LightningModule, dataset, name: str) -> None:
         count = min(self.num_images, len(dataset))
         datamodule = trainer.datamodule
-        panels, maps = [], []
+        panels, maps, activations = [], [], []
+        model = pl_module.model if hasattr(pl_module, "model") else pl_module
+        with_activations = self.probability_maps and hasattr(model, "class_activation_maps")
         was_training = pl_module.training
         pl_module.eval()
         try:
@@ -81,6 +85,10 @@ class SegmentationPredictionImages(pl.Callback):
                 )
                 if self.probability_maps:
                     maps.append(probability_panels(shown, probabilities, datamodule.mean, datamodule.std))
+                if with_activations:
+                    with torch.no_grad():
+                        class_maps = resize(model.class_activation_maps(image)[0], target.shape[-2:]).cpu()
+                    activations.append(activation_map_panels(shown, class_maps, datamodule.mean, datamodule.std))
         finally:
             pl_module.train(was_training)
         panel = stack_rows(panels)
@@ -88,6 +96,8 @@ class SegmentationPredictionImages(pl.Callback):
         log_image_to_loggers(trainer, f"predictions/{name.split('_')[0]}", panel)
         if self.probability_maps:
             save_png(stack_rows(maps), self.dirpath / f"{name}_probabilities.png")
+        if with_activations:
+            save_png(stack_rows(activations), self.dirpath / f"{name}_cam.png")
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 from torch import Tensor
@@ -57,6 +58,22 @@ def probability_panels(
     for image, class_probabilities in zip(images, probabilities, strict=True):
         grey = (class_probabilities.float().clamp(0, 1).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
         rows.append([denormalize(image, mean, std), *(np.repeat(m[..., None], 3, axis=2) for m in grey)])
+    return tile(rows, gap)
+
+
+def activation_map_panels(
+    images: Tensor, maps: Tensor, mean: Sequence[float], std: Sequence[float], gap: int = 2
+) -> np.ndarray:
+    """One row per sample: the input, then each class activation map (``B,C,H,W``, ReLU and scaled by its own
+    maximum) as a jet heat map blended half and half with the input."""
+    rows = []
+    for image, class_maps in zip(images, maps, strict=True):
+        rgb = denormalize(image, mean, std)
+        positive = class_maps.float().relu()
+        scaled = positive / positive.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
+        heat = (scaled.cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+        coloured = [cv2.cvtColor(cv2.applyColorMap(m, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB) for m in heat]
+        rows.append([rgb, *(cv2.addWeighted(rgb, 0.5, c, 0.5, 0.0) for c in coloured)])
     return tile(rows, gap)
 
 
