@@ -74,6 +74,7 @@ def test_recipe_trains_two_steps_on_the_fixture(ade20k_copy: Path, tmp_path: Pat
         "data.scale=[512,128]",
         "callbacks=minimal",
     ]
+    (tmp_path / "run").mkdir()
     cfg = compose_config("train", overrides, tmp_path / "run")
     score = train(cfg)
     assert 0.0 <= score <= 1.0
