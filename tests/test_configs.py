@@ -33,12 +33,13 @@ def test_every_option_composes(group: str, option: str, tmp_path: Path) -> None:
         size, model = option.split("/", 1)
         cfg = compose_config("train", [f"model_size={size}", f"model={model}"], tmp_path)
         assert cfg.model != compose_config("train", [f"model={model}"], tmp_path).model
-        group = "model"
+        group, option = "model", model
     else:
         cfg = compose_config("evaluate" if group in EVALUATION_GROUPS else "train", [f"{group}={option}"], tmp_path)
     if group in GROUPS_BUILT_HERE and cfg[group] is not None:  # postprocess=none is null
         node = cfg[group]
-        built = instantiate(node, num_classes=7) if group == "model" else instantiate(node)
+        needs_classes = group == "model" and option.startswith("segmentation/")
+        built = instantiate(node, num_classes=7) if needs_classes else instantiate(node)
         assert built is not None
     if group == "sched":
         optimizer = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)

@@ -140,7 +140,7 @@ def test_evaluate_with_sliding_window_and_multi_scale_flip_inference(tmp_path: P
     slide = ["inference=slide", "inference.crop_size=[16,16]", "inference.stride=[11,11]"]  # 3 x 3 windows
     crf = ["postprocess=crf", "postprocess.iterations=2"]
     settings = {
-        "whole": [],
+        "whole": ["inference=whole"],
         "slide": slide,
         "tta": ["inference=tta"],
         "slide_crf": [*slide, *crf],

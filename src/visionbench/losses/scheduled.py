@@ -91,10 +91,11 @@ class ScheduledLoss(nn.Module):
     no training logic. Terms whose weight is 0 in the current epoch are not evaluated at all.
 
     Args:
-        terms: loss modules by name, each ``term(logits, target) -> scalar`` (kept in an ``nn.ModuleDict``).
+        terms: loss modules by name, each ``term(*inputs) -> scalar`` (kept in an ``nn.ModuleDict``), e.g.
+            ``(logits, mask)`` for segmentation and ``(output, flow, valid)`` for optical flow.
         schedule: gives ``{name: weight}`` for an epoch, with exactly the names of ``terms``.
 
-    ``forward(logits, target)`` returns ``(total, values)``: ``total = sum(weight * term(logits, target))``
+    ``forward(*inputs)`` returns ``(total, values)``: ``total = sum(weight * term(*inputs))``
     over the terms of non-zero weight, and ``values`` the unweighted, detached value of each term evaluated,
     for logging. Until ``set_epoch`` is called the weights of epoch 0 are used.
     """
@@ -126,7 +127,7 @@ class ScheduledLoss(nn.Module):
             raise ValueError(f"Loss schedule gives weight 0 to every term at epoch {epoch}")
         self._weights = weights
 
-    def forward(self, logits: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        values = {name: term(logits, target) for name, term in self.terms.items() if self._weights[name] != 0}
+    def forward(self, *inputs: Tensor | dict) -> tuple[Tensor, dict[str, Tensor]]:
+        values = {name: term(*inputs) for name, term in self.terms.items() if self._weights[name] != 0}
         total = sum(self._weights[name] * value for name, value in values.items())
         return total, {name: value.detach() for name, value in values.items()}

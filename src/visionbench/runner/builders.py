@@ -1,48 +1,32 @@
 """Turn config nodes into objects (Hydra `_target_` is the registry; nothing here is keyed by strings)."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 
-def build_task(
-    cfg: DictConfig,
-    datamodule: pl.LightningDataModule,
-    postprocess: Callable | None = None,
-    inference: Callable | None = None,
-    evaluation_loss: bool | None = None,
-) -> pl.LightningModule:
-    """Model, loss, optimiser and schedule from ``cfg``; class count and names from the datamodule.
+def build_task(cfg: DictConfig, datamodule: pl.LightningDataModule, **evaluation: Any) -> pl.LightningModule:
+    """The task of ``cfg.task`` with its model, loss, optimiser and schedule; dataset facts from the datamodule.
 
-    Evaluation-only objects (evaluate.py builds them from its own config, not the run's):
-    ``postprocess`` (e.g. a dense CRF) is handed to the task with the datamodule's ``mean`` and ``std``, which
-    it needs to restore the RGB images; ``inference`` (a mode of :mod:`visionbench.inference`) replaces the
-    task's default whole-image inference; ``evaluation_loss`` (when not None) sets whether the task logs
-    ``{val,test}/loss``.
+    Segmentation datamodules (those with ``num_classes``) hand the class count to the model and the class
+    count and names to the task; flow datamodules have no such facts. ``loss``, ``optim`` and ``sched`` may be
+    absent (evaluation-only configs). ``evaluation`` holds evaluation-only task arguments chosen by evaluate.py
+    (segmentation: ``inference``, ``postprocess`` with ``image_mean``/``image_std``, ``evaluation_loss``).
     """
-    model = instantiate(cfg.model, num_classes=datamodule.num_classes)
-    loss = instantiate(cfg.loss)
-    optimizer = instantiate(cfg.optim)
-    scheduler = instantiate(cfg.sched) if cfg.get("sched") else None
-    evaluation = {}
-    if postprocess is not None:
-        evaluation = {"postprocess": postprocess, "image_mean": datamodule.mean, "image_std": datamodule.std}
-    if inference is not None:
-        evaluation["inference"] = inference
-    if evaluation_loss is not None:
-        evaluation["evaluation_loss"] = evaluation_loss
-    return instantiate(
-        cfg.task,
-        model=model,
-        loss=loss,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        num_classes=datamodule.num_classes,
-        class_names=list(datamodule.class_names),
-        **evaluation,
-    )
+    classes = {}
+    if hasattr(datamodule, "num_classes"):
+        classes = {"num_classes": datamodule.num_classes, "class_names": list(datamodule.class_names)}
+    model_facts = {"num_classes": classes["num_classes"]} if classes else {}
+    model = instantiate(cfg.model, **model_facts)
+    training = {
+        "loss": instantiate(cfg.loss) if cfg.get("loss") else None,
+        "optimizer": instantiate(cfg.optim) if cfg.get("optim") else None,
+        "scheduler": instantiate(cfg.sched) if cfg.get("sched") else None,
+    }
+    return instantiate(cfg.task, model=model, **training, **classes, **evaluation)
 
 
 def build_each(group: Mapping | None) -> list:

@@ -7,10 +7,9 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from visionbench.callbacks import SegmentationPredictionImages
 from visionbench.runner.builders import build_task
 from visionbench.runner.errors import reports_run_dir
-from visionbench.runner.reporting import flat_metrics, per_class_table, print_tables, summary_table, write_json
+from visionbench.runner.reporting import headline, print_tables, summary_table, task_metrics, task_tables, write_json
 from visionbench.runner.run_dir import ensure_fresh
 from visionbench.utils.checkpoints import load_state_dict_checked, read_checkpoint
 
@@ -43,50 +42,97 @@ def resolve_checkpoint(run_dir: str | None, ckpt_path: str | None) -> tuple[Path
     return checkpoint, run
 
 
+def segmentation_evaluation(cfg: DictConfig, datamodule: pl.LightningDataModule) -> dict:
+    """Evaluation-only task arguments chosen in evaluate.py: the inference mode and the postprocess, which apply
+    to segmentation; the loss is skipped (metrics.json holds scores only, and slide/TTA would pay an extra
+    forward pass for it)."""
+    inference = instantiate(cfg.inference) if cfg.get("inference") else None  # None: the task's whole image
+    postprocess = instantiate(cfg.postprocess) if cfg.get("postprocess") else None
+    if not hasattr(datamodule, "num_classes"):
+        if inference is not None or postprocess is not None:
+            raise ValueError("inference= and postprocess= apply to segmentation; this dataset has no classes")
+        return {}
+    evaluation: dict = {"evaluation_loss": False}
+    if inference is not None:
+        evaluation["inference"] = inference
+    if postprocess is not None:
+        evaluation.update(postprocess=postprocess, image_mean=datamodule.mean, image_std=datamodule.std)
+    return evaluation
+
+
+def evaluation_setup(cfg: DictConfig) -> tuple[DictConfig, Path | None, Path | None]:
+    """``(config to build from, checkpoint, run directory)``: a trained run's saved config (``data=`` may
+    replace its dataset), or, without a checkpoint, evaluate.py's own ``task``, ``model`` and ``data``."""
+    if cfg.get("run_dir") or cfg.get("ckpt_path"):
+        checkpoint, run = resolve_checkpoint(cfg.get("run_dir"), cfg.get("ckpt_path"))
+        for group in ("task", "model"):
+            if cfg.get(group) is not None:
+                raise ValueError(
+                    f"{group}= cannot be combined with run_dir/ckpt_path: the run's config.yaml defines its {group} "
+                    "(data= may replace its dataset)"
+                )
+        setup = OmegaConf.load(run / "config.yaml")
+        if cfg.get("data") is not None:
+            setup.data = cfg.data
+        return setup, checkpoint, run
+    missing = [group for group in ("task", "model", "data") if cfg.get(group) is None]
+    if missing:
+        raise ValueError(
+            "evaluate.py needs run_dir=<training run> or ckpt_path=<checkpoint> for a trained model, or task=, "
+            "model= and data= for a method without training (e.g. task=flow model=flow/dis data=middlebury); "
+            f"missing: {missing}"
+        )
+    return cfg, None, None
+
+
 @reports_run_dir
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Score ``cfg.split`` of the run's dataset with its checkpoint; write metrics.json and prediction panels."""
+    """Score ``cfg.split`` with a trained checkpoint or a method without training; write metrics.json, the
+    sources and the prediction panels into a new run directory."""
     if cfg.split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got '{cfg.split}'")
     output_dir = ensure_fresh(cfg.paths.output_dir)
-    checkpoint, run = resolve_checkpoint(cfg.get("run_dir"), cfg.get("ckpt_path"))
-    saved = OmegaConf.load(run / "config.yaml")
+    setup, checkpoint, run = evaluation_setup(cfg)
     pl.seed_everything(cfg.seed, workers=True)
 
-    datamodule = instantiate(OmegaConf.merge(saved.data, cfg.get("data_overrides") or {}))
-    postprocess = instantiate(cfg.postprocess) if cfg.get("postprocess") else None
-    inference = instantiate(cfg.inference) if cfg.get("inference") else None  # None: the task's whole image
-    # metrics.json holds scores only (no losses), so skip the loss and its extra forward pass with slide/tta
-    task = build_task(saved, datamodule, postprocess=postprocess, inference=inference, evaluation_loss=False)
-    state = read_checkpoint(checkpoint).get("state_dict")
-    if state is None:
-        raise ValueError(f"{checkpoint} has no 'state_dict' (not a Lightning checkpoint)")
-    load_state_dict_checked(task, state, str(checkpoint))
+    datamodule = instantiate(OmegaConf.merge(setup.data, cfg.get("data_overrides") or {}))
+    task = build_task(setup, datamodule, **segmentation_evaluation(cfg, datamodule))
+    if checkpoint is not None:
+        state = read_checkpoint(checkpoint).get("state_dict")
+        if state is None:
+            raise ValueError(f"{checkpoint} has no 'state_dict' (not a Lightning checkpoint)")
+        load_state_dict_checked(task, state, str(checkpoint))
+    else:
+        trainable = sum(p.numel() for p in task.model.parameters() if p.requires_grad)
+        if trainable:
+            raise ValueError(
+                f"{type(task.model).__name__} has {trainable} trainable parameters and no checkpoint was given: "
+                "train it first, then evaluate.py run_dir=<run> (or ckpt_path=<file>)"
+            )
 
-    images = SegmentationPredictionImages(
-        output_dir / "predictions", num_images=cfg.num_prediction_images, probability_maps=True
-    )
+    images = task.evaluation_images(output_dir / "predictions", cfg.num_prediction_images)
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[images], enable_checkpointing=False)
     run_split = trainer.validate if cfg.split == "val" else trainer.test
     results = run_split(task, datamodule=datamodule, verbose=False)[0]
-    metrics = flat_metrics(results, task.per_class_scores, task.class_names)
+    metrics = task_metrics(results, task)
 
     write_json(metrics, output_dir / "metrics.json")
     write_json(
         {
-            "checkpoint": str(checkpoint.resolve()),
-            "run_dir": str(run.resolve()),
+            "checkpoint": str(checkpoint.resolve()) if checkpoint else None,
+            "run_dir": str(run.resolve()) if run else None,
+            "model": None if checkpoint else OmegaConf.to_container(setup.model, resolve=True),
+            "data": OmegaConf.to_container(setup.data, resolve=True),
             "split": cfg.split,
             "inference": OmegaConf.to_container(cfg.inference, resolve=True) if cfg.get("inference") else None,
             "postprocess": OmegaConf.to_container(cfg.postprocess, resolve=True) if cfg.get("postprocess") else None,
         },
         output_dir / "source.json",
     )
-    rows = {
-        f"{cfg.split} mIoU": f"{metrics[f'{cfg.split}/mIoU']:.4f}",
-        "inference": repr(task.inference),
-        "checkpoint": str(checkpoint),
-        "outputs": str(output_dir),
-    }
-    print_tables(per_class_table(cfg.split, task.per_class_scores[cfg.split], task.class_names), summary_table(rows))
+    name, value = headline(metrics, cfg.split)
+    rows = {name: f"{value:.4f}", "method": str(checkpoint) if checkpoint else type(task.model).__name__}
+    if hasattr(task, "inference"):
+        rows["inference"] = repr(task.inference)
+    rows["outputs"] = str(output_dir)
+    print_tables(*task_tables(task), summary_table(rows))
     return metrics

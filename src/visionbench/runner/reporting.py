@@ -32,6 +32,29 @@ def flat_metrics(
     return flat
 
 
+HEADLINE_METRICS = ("mIoU", "EPE")
+"""The score printed first for a split: the first of these the task logged."""
+
+
+def task_metrics(results: Mapping[str, float], task: object) -> dict[str, float]:
+    """:func:`flat_metrics` of a task's results, with its per-class scores when it has any (segmentation)."""
+    return flat_metrics(results, getattr(task, "per_class_scores", {}), getattr(task, "class_names", []))
+
+
+def task_tables(task: object) -> list[Table]:
+    """The per-class tables of a task's latest evaluations (none for tasks without classes)."""
+    scores = getattr(task, "per_class_scores", {})
+    return [per_class_table(stage, stage_scores, task.class_names) for stage, stage_scores in scores.items()]
+
+
+def headline(metrics: Mapping[str, float], stage: str) -> tuple[str, float]:
+    """``(name, value)`` of the split's headline score, e.g. ``("test/mIoU", 0.91)`` or ``("val/EPE", 1.3)``."""
+    for name in HEADLINE_METRICS:
+        if f"{stage}/{name}" in metrics:
+            return f"{stage}/{name}", metrics[f"{stage}/{name}"]
+    return f"{stage}/-", float("nan")
+
+
 def _percent(value: float) -> str:
     return "-" if value is None or math.isnan(value) else f"{100 * value:.2f}"
 

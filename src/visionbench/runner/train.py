@@ -14,7 +14,7 @@ from visionbench.runner.batch_size import apply_total_batch_size
 from visionbench.runner.builders import build_each, build_task
 from visionbench.runner.environment import collect_environment, device_info
 from visionbench.runner.errors import reports_run_dir
-from visionbench.runner.reporting import flat_metrics, per_class_table, print_tables, summary_table, write_json
+from visionbench.runner.reporting import headline, print_tables, summary_table, task_metrics, task_tables, write_json
 from visionbench.runner.run_dir import ensure_fresh
 from visionbench.utils.checkpoints import read_checkpoint
 
@@ -76,7 +76,7 @@ def train(cfg: DictConfig) -> float | None:
     results = dict(trainer.validate(task, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
     if cfg.get("test", True):
         results.update(trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
-    metrics = flat_metrics(results, task.per_class_scores, task.class_names)
+    metrics = task_metrics(results, task)
 
     if is_main:
         write_json(metrics, output_dir / "metrics.json")
@@ -89,13 +89,12 @@ def train(cfg: DictConfig) -> float | None:
             "epochs": trainer.current_epoch,
         }
         write_json(run_info, output_dir / "run.json")
-        tables = [per_class_table(stage, scores, task.class_names) for stage, scores in task.per_class_scores.items()]
         rows = {
             f"best {run_info['monitor']}": f"{metrics.get(run_info['monitor'] or '', float('nan')):.4f}",
             "best epoch": str(run_info["best_epoch"]),
-            "test mIoU": f"{metrics.get('test/mIoU', float('nan')):.4f}",
+            headline(metrics, "test")[0]: f"{headline(metrics, 'test')[1]:.4f}",
             "training time": f"{train_seconds:.1f} s",
             "run directory": str(output_dir),
         }
-        print_tables(*tables, summary_table(rows))
+        print_tables(*task_tables(task), summary_table(rows))
     return select_optimized_metric(metrics, cfg.get("optimized_metric"))

@@ -1,6 +1,7 @@
 """Semantic segmentation task: model + scheduled loss + mmseg-style metrics."""
 
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
@@ -9,6 +10,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from visionbench.callbacks import SegmentationPredictionImages
 from visionbench.inference import InferenceMode, WholeImage, resize
 from visionbench.losses import ScheduledLoss
 from visionbench.metrics import SegmentationMetrics
@@ -199,3 +201,7 @@ class SegmentationTask(pl.LightningModule):
             return {"optimizer": optimizer}
         scheduler = self.scheduler_factory(optimizer, total_steps=int(self.trainer.estimated_stepping_batches))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def evaluation_images(self, dirpath: str | Path, num_images: int) -> pl.Callback:
+        """The callback evaluate.py uses to save this task's panels (predictions and per-class maps)."""
+        return SegmentationPredictionImages(dirpath, num_images=num_images, probability_maps=True)
