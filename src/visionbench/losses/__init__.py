@@ -1,6 +1,7 @@
 """Segmentation and flow losses (cross-entropy is used straight from ``torch.nn``)."""
 
 from visionbench.losses.dice import SoftDiceLoss
+from visionbench.losses.flow import MultiScaleEPELoss, SequenceLoss
 from visionbench.losses.focal import FocalLoss
 from visionbench.losses.image_labels import ImageLabelLoss, image_labels
 from visionbench.losses.jaccard import SoftJaccardLoss
@@ -19,7 +20,9 @@ __all__ = [
     "ImageLabelLoss",
     "LinearBlend",
     "LovaszSoftmaxLoss",
+    "MultiScaleEPELoss",
     "ScheduledLoss",
+    "SequenceLoss",
     "SoftDiceLoss",
     "SoftJaccardLoss",
     "SwitchAtEpoch",
