@@ -4,14 +4,13 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_only
 
-from visionbench.callbacks.prediction_images import log_image_to_loggers, stack_rows
+from visionbench.callbacks.prediction_images import EvaluationImages, log_image_to_loggers, stack_rows
 from visionbench.viz.flow import flow_panel
 from visionbench.viz.segmentation import save_png
 
 
-class FlowPredictionImages(pl.Callback):
+class FlowPredictionImages(EvaluationImages):
     """After every validation epoch and after testing, predict the first ``num_images`` samples and save one
     row per sample: frame 1 | ground-truth flow | predicted flow (Middlebury colour wheel, one scale per row) |
     end-point-error map. Samples are predicted one at a time, so they may differ in size. Files:
@@ -43,14 +42,3 @@ class FlowPredictionImages(pl.Callback):
         panel = stack_rows(rows)
         save_png(panel, self.dirpath / f"{name}.png")
         log_image_to_loggers(trainer, f"predictions/{name.split('_')[0]}", panel)
-
-    @rank_zero_only
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        name = f"val_epoch_{trainer.current_epoch:03d}" if trainer.state.fn == "fit" else "val"
-        self._render(trainer, pl_module, trainer.val_dataloaders.dataset, name)
-
-    @rank_zero_only
-    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._render(trainer, pl_module, trainer.test_dataloaders.dataset, "test")

@@ -32,7 +32,27 @@ def stack_rows(rows: list[np.ndarray], gap: int = 2) -> np.ndarray:
     return canvas
 
 
-class SegmentationPredictionImages(pl.Callback):
+class EvaluationImages(pl.Callback):
+    """Base of the prediction-panel callbacks: after every validation epoch (``val_epoch_<NNN>``, or ``val``
+    outside fitting) and after testing (``test``), ``_render`` predicts the first samples of the split and
+    saves a panel; on rank zero only."""
+
+    def _render(self, trainer: pl.Trainer, pl_module: pl.LightningModule, dataset, name: str) -> None:
+        raise NotImplementedError
+
+    @rank_zero_only
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        name = f"val_epoch_{trainer.current_epoch:03d}" if trainer.state.fn == "fit" else "val"
+        self._render(trainer, pl_module, trainer.val_dataloaders.dataset, name)
+
+    @rank_zero_only
+    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._render(trainer, pl_module, trainer.test_dataloaders.dataset, "test")
+
+
+class SegmentationPredictionImages(EvaluationImages):
     """After every validation epoch and after testing, predict a fixed set of samples and save a panel.
 
     Predictions are those the task scores (``class_probabilities``: its inference mode, then its evaluation
@@ -98,14 +118,3 @@ class SegmentationPredictionImages(pl.Callback):
             save_png(stack_rows(maps), self.dirpath / f"{name}_probabilities.png")
         if with_activations:
             save_png(stack_rows(activations), self.dirpath / f"{name}_cam.png")
-
-    @rank_zero_only
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        name = f"val_epoch_{trainer.current_epoch:03d}" if trainer.state.fn == "fit" else "val"
-        self._render(trainer, pl_module, trainer.val_dataloaders.dataset, name)
-
-    @rank_zero_only
-    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._render(trainer, pl_module, trainer.test_dataloaders.dataset, "test")

@@ -1,19 +1,14 @@
 """Optical-flow task: any flow method (network or classical) + loss + EPE / px / Fl metrics."""
 
-from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytorch_lightning as pl
 from torch import Tensor, nn
-from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
 
 from visionbench.callbacks import FlowPredictionImages
 from visionbench.losses import ScheduledLoss
 from visionbench.metrics import FlowMetrics
-
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
-SchedulerFactory = Callable[..., LRScheduler]
+from visionbench.optim.configure import OptimizerFactory, SchedulerFactory, optimizer_and_schedule
 
 LOGGED_STATISTICS = ("EPE", "px1", "px3", "px5", "Fl")
 
@@ -109,11 +104,7 @@ class FlowTask(pl.LightningModule):
                 f"{type(self.model).__name__} has no trainable parameters (or no loss/optimiser was given): a "
                 "classical method is evaluated without training: python evaluate.py task=flow model=flow/<method>"
             )
-        optimizer = self.optimizer_factory(parameters)
-        if self.scheduler_factory is None:
-            return {"optimizer": optimizer}
-        scheduler = self.scheduler_factory(optimizer, total_steps=int(self.trainer.estimated_stepping_batches))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return optimizer_and_schedule(self, parameters, self.optimizer_factory, self.scheduler_factory)
 
     def evaluation_images(self, dirpath: str | Path, num_images: int) -> pl.Callback:
         """The callback evaluate.py uses to save this task's prediction panels."""

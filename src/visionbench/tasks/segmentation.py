@@ -1,23 +1,20 @@
 """Semantic segmentation task: model + scheduled loss + mmseg-style metrics."""
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
 
 from visionbench.callbacks import SegmentationPredictionImages
 from visionbench.inference import InferenceMode, WholeImage, resize
 from visionbench.losses import ScheduledLoss
 from visionbench.metrics import SegmentationMetrics
+from visionbench.optim.configure import OptimizerFactory, SchedulerFactory, optimizer_and_schedule
 from visionbench.viz.segmentation import denormalize
 
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
-SchedulerFactory = Callable[..., LRScheduler]
 PostProcess = Callable[[Tensor, np.ndarray], Tensor]
 
 SUMMARY_METRICS = ("aAcc", "mIoU", "mAcc", "mDice")
@@ -196,11 +193,7 @@ class SegmentationTask(pl.LightningModule):
         self._log_epoch_metrics("test", self.test_metrics)
 
     def configure_optimizers(self) -> dict:
-        optimizer = self.optimizer_factory(self.parameters())
-        if self.scheduler_factory is None:
-            return {"optimizer": optimizer}
-        scheduler = self.scheduler_factory(optimizer, total_steps=int(self.trainer.estimated_stepping_batches))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return optimizer_and_schedule(self, self.parameters(), self.optimizer_factory, self.scheduler_factory)
 
     def evaluation_images(self, dirpath: str | Path, num_images: int) -> pl.Callback:
         """The callback evaluate.py uses to save this task's panels (predictions and per-class maps)."""
