@@ -421,18 +421,9 @@ class ADE20KDataModule(pl.LightningDataModule):
     def _loader(self, dataset: ADE20KDataset | None, name: str, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"the {name} split is not built: call setup() first")
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size if train else self.val_batch_size,
-            shuffle=train,
-            # A training set smaller than one batch (a fixture, a smoke run) keeps its one partial batch.
-            drop_last=self.drop_last and train and len(dataset) >= self.batch_size,
-            num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(self.seed) if train else None,
-            worker_init_fn=seed_worker_pipeline,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=self.pin_memory,
-        )
+        from visionbench.data.loaders import split_loader
+
+        return split_loader(self, dataset, train)
 
     def train_dataloader(self) -> DataLoader:
         # In-process augmentation stream (num_workers=0): one per DDP rank; workers reseed themselves.

@@ -30,9 +30,9 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from visionbench.data.ade20k import seed_worker_pipeline
 from visionbench.data.errors import DatasetFormatError, DatasetLayoutError
 from visionbench.data.flow_io import read_binary_mask_png, read_flo, read_kitti_flow, read_rgb_image
+from visionbench.data.loaders import split_loader
 from visionbench.data.transforms.flow import flow_sample_to_tensors
 
 __all__ = [
@@ -248,17 +248,7 @@ class FlowDataModule(pl.LightningDataModule):
             raise RuntimeError(f"{self.name} has no {name} split (it is an evaluation-only dataset)")
         if dataset is None:
             raise RuntimeError(f"the {name} split of {self.name} is not built: call setup() first")
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size if train else self.val_batch_size,
-            shuffle=train,
-            drop_last=self.drop_last and train and len(dataset) >= self.batch_size,
-            num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(self.seed) if train else None,
-            worker_init_fn=seed_worker_pipeline,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=self.pin_memory,
-        )
+        return split_loader(self, dataset, train)
 
     def train_dataloader(self) -> DataLoader:
         if self.train_transform is not None and hasattr(self.train_transform, "reseed"):
