@@ -14,6 +14,7 @@ number and what was expected.
 from __future__ import annotations
 
 import configparser
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -115,6 +116,26 @@ def read_mot_table(path: str | Path, kind: TableKind) -> MotTable:
 
 
 def _parse_rows(path: Path, kind: TableKind) -> tuple[np.ndarray, np.ndarray]:
+    """``(values (N, columns), 1-based line numbers)`` of the non-blank lines. Well-formed comma-separated files
+    take numpy's fast reader; anything else goes through :func:`_parse_rows_checked`, which names the bad line."""
+    text = path.read_text()
+    line_numbers = np.asarray([n for n, line in enumerate(text.splitlines(), start=1) if line.strip()], np.int64)
+    if not len(line_numbers):
+        return np.zeros((0, 0)), line_numbers
+    try:
+        values = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, dtype=np.float64)
+    except ValueError:
+        return _parse_rows_checked(path, kind)
+    if (
+        values.shape[0] != len(line_numbers)
+        or values.shape[1] not in _COLUMN_COUNTS[kind]
+        or not np.isfinite(values).all()
+    ):
+        return _parse_rows_checked(path, kind)
+    return values, line_numbers
+
+
+def _parse_rows_checked(path: Path, kind: TableKind) -> tuple[np.ndarray, np.ndarray]:
     rows: list[list[float]] = []
     line_numbers: list[int] = []
     width: int | None = None

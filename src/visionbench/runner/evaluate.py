@@ -11,6 +11,7 @@ from visionbench.runner.builders import build_task
 from visionbench.runner.errors import reports_run_dir
 from visionbench.runner.reporting import headline, print_tables, summary_table, task_metrics, task_tables, write_json
 from visionbench.runner.run_dir import ensure_fresh
+from visionbench.runner.tracking import evaluate_tracking, is_tracking
 from visionbench.utils.checkpoints import load_state_dict_checked, read_checkpoint
 
 log = logging.getLogger(__name__)
@@ -88,12 +89,16 @@ def evaluation_setup(cfg: DictConfig) -> tuple[DictConfig, Path | None, Path | N
 @reports_run_dir
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Score ``cfg.split`` with a trained checkpoint or a method without training; write metrics.json, the
-    sources and the prediction panels into a new run directory."""
+    sources and the prediction panels into a new run directory. Trackers (``task=tracking``) are run over the
+    data's sequences instead (:func:`~visionbench.runner.tracking.evaluate_tracking`; the data config names the
+    split)."""
     if cfg.split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got '{cfg.split}'")
     output_dir = ensure_fresh(cfg.paths.output_dir)
     setup, checkpoint, run = evaluation_setup(cfg)
     pl.seed_everything(cfg.seed, workers=True)
+    if is_tracking(setup):
+        return evaluate_tracking(setup, output_dir)
 
     datamodule = instantiate(OmegaConf.merge(setup.data, cfg.get("data_overrides") or {}))
     task = build_task(setup, datamodule, **segmentation_evaluation(cfg, datamodule))

@@ -2,6 +2,7 @@
 
 import json
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def flat_metrics(
     return flat
 
 
-HEADLINE_METRICS = ("mIoU", "EPE")
+HEADLINE_METRICS = ("mIoU", "EPE", "mAP")
 """The score printed first for a split: the first of these the task logged."""
 
 
@@ -81,6 +82,7 @@ def summary_table(rows: Mapping[str, str]) -> Table:
 
 
 def print_tables(*tables: Table) -> None:
-    console = Console()
+    """Print to the terminal at its width; to a file or pipe (logs, CI) at 200 columns so wide tables stay whole."""
+    console = Console(width=None if sys.stdout.isatty() else 200)
     for table in tables:
         console.print(table)

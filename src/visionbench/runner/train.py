@@ -16,6 +16,7 @@ from visionbench.runner.environment import collect_environment, device_info
 from visionbench.runner.errors import reports_run_dir
 from visionbench.runner.reporting import headline, print_tables, summary_table, task_metrics, task_tables, write_json
 from visionbench.runner.run_dir import ensure_fresh
+from visionbench.runner.tracking import is_tracking
 from visionbench.utils.checkpoints import read_checkpoint
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,12 @@ def select_optimized_metric(metrics: dict[str, float], name: str | None) -> floa
 @reports_run_dir
 def train(cfg: DictConfig) -> float | None:
     """Run one training job described by ``cfg`` (conf/train.yaml) and return ``cfg.optimized_metric``."""
+    if is_tracking(cfg):
+        raise ValueError(
+            "task=tracking runs trackers, which have nothing to train: `python evaluate.py task=tracking "
+            "[model=tracking/<sort|deepsort>] [data=<benchmark>]`; DeepSORT's appearance model is trained with "
+            "`python train.py task=reid`"
+        )
     output_dir = Path(cfg.paths.output_dir)
     is_main = rank_zero_only.rank == 0
     if is_main:
