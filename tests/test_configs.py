@@ -38,8 +38,12 @@ def test_every_option_composes(group: str, option: str, tmp_path: Path) -> None:
         cfg = compose_config("evaluate" if group in EVALUATION_GROUPS else "train", [f"{group}={option}"], tmp_path)
     if group in GROUPS_BUILT_HERE and cfg[group] is not None:  # postprocess=none is null
         node = cfg[group]
-        needs_classes = group == "model" and option.startswith("segmentation/")
-        built = instantiate(node, num_classes=7) if needs_classes else instantiate(node)
+        facts = {}
+        if group == "model" and option.startswith("segmentation/"):
+            facts = {"num_classes": 7}  # from the datamodule in a run
+        elif group == "loss" and option == "cosine_softmax":
+            facts = {"num_identities": 7}
+        built = instantiate(node, **facts)
         assert built is not None
     if group == "sched":
         optimizer = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)

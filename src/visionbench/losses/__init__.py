@@ -1,5 +1,6 @@
-"""Segmentation and flow losses (cross-entropy is used straight from ``torch.nn``)."""
+"""Segmentation, flow and re-identification losses (cross-entropy is used straight from ``torch.nn``)."""
 
+from visionbench.losses.cosine_softmax import CosineSoftmaxLoss
 from visionbench.losses.dice import SoftDiceLoss
 from visionbench.losses.flow import MultiScaleEPELoss, SequenceLoss
 from visionbench.losses.focal import FocalLoss
@@ -16,6 +17,7 @@ from visionbench.losses.scheduled import (
 
 __all__ = [
     "ConstantWeights",
+    "CosineSoftmaxLoss",
     "FocalLoss",
     "ImageLabelLoss",
     "LinearBlend",

@@ -12,17 +12,20 @@ def build_task(cfg: DictConfig, datamodule: pl.LightningDataModule, **evaluation
     """The task of ``cfg.task`` with its model, loss, optimiser and schedule; dataset facts from the datamodule.
 
     Segmentation datamodules (those with ``num_classes``) hand the class count to the model and the class
-    count and names to the task; flow datamodules have no such facts. ``loss``, ``optim`` and ``sched`` may be
-    absent (evaluation-only configs). ``evaluation`` holds evaluation-only task arguments chosen by evaluate.py
-    (segmentation: ``inference``, ``postprocess`` with ``image_mean``/``image_std``, ``evaluation_loss``).
+    count and names to the task; re-identification datamodules (those with ``num_identities``) hand the identity
+    count to the loss, which holds the per-identity weights; flow datamodules have no such facts. ``loss``,
+    ``optim`` and ``sched`` may be absent (evaluation-only configs). ``evaluation`` holds evaluation-only task
+    arguments chosen by evaluate.py (segmentation: ``inference``, ``postprocess`` with ``image_mean``/``image_std``,
+    ``evaluation_loss``).
     """
     classes = {}
     if hasattr(datamodule, "num_classes"):
         classes = {"num_classes": datamodule.num_classes, "class_names": list(datamodule.class_names)}
     model_facts = {"num_classes": classes["num_classes"]} if classes else {}
     model = instantiate(cfg.model, **model_facts)
+    loss_facts = {"num_identities": datamodule.num_identities} if hasattr(datamodule, "num_identities") else {}
     training = {
-        "loss": instantiate(cfg.loss) if cfg.get("loss") else None,
+        "loss": instantiate(cfg.loss, **loss_facts) if cfg.get("loss") else None,
         "optimizer": instantiate(cfg.optim) if cfg.get("optim") else None,
         "scheduler": instantiate(cfg.sched) if cfg.get("sched") else None,
     }

@@ -1,0 +1,254 @@
+"""DeepSORT's appearance descriptor: a small residual CNN that maps a person crop to a unit-length embedding.
+
+The network follows the one deep_sort ships (Wojke and Bewley 2018, "Deep Cosine Metric Learning for Person
+Re-identification", trained with the cosine-softmax loss of :mod:`visionbench.losses.cosine_softmax`): two 3x3
+convolutions, a 3x3 max-pool with stride 2, six pre-activation residual blocks (width w, w, 2w with stride 2, 2w,
+4w with stride 2, 4w; w = 32 in the paper), a dense layer, batch normalisation and L2 normalisation. Inputs are
+128x64 (height x width) RGB crops in the paper; :class:`AppearanceNet` takes any size divisible by 8.
+
+Crops are cut the same way for training (:mod:`visionbench.data.reid`) and for tracking
+(:class:`AppearanceEncoder`) by :func:`cut_crops`: each box is widened or narrowed about its centre to the input's
+aspect ratio (its height is kept), clipped to the image, and resized; :func:`crops_to_tensor` then normalises with
+:data:`IMAGE_MEAN` / :data:`IMAGE_STD`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+IMAGE_MEAN = (0.485, 0.456, 0.406)
+"""Per-channel RGB mean (of [0, 1] pixel values) subtracted from every crop."""
+IMAGE_STD = (0.229, 0.224, 0.225)
+"""Per-channel RGB standard deviation every crop is divided by."""
+CHECKPOINT_KEY = "appearance_net"
+"""Key of a reid-task checkpoint holding the network's constructor arguments (:meth:`AppearanceNet.config`)."""
+
+
+def _conv_bn_elu(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels), nn.ELU()
+    )
+
+
+class ResidualBlock(nn.Module):
+    """Pre-activation residual block: ``x + conv(dropout(elu(bn(conv(elu(bn(x)))))))``.
+
+    The shortcut is a 1x1 convolution with the block's stride where the shape changes, the identity otherwise.
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        stride: stride of the first convolution (and of the projection shortcut).
+        preactivate: apply batch norm + ELU to the input of the residual branch; False for a block that follows
+            a layer which already ends in them (deep_sort's first block after the stem).
+        dropout: dropout probability between the two convolutions.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int = 1, preactivate: bool = True, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.preactivation = nn.Sequential(nn.BatchNorm2d(in_channels), nn.ELU()) if preactivate else nn.Identity()
+        self.branch = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ELU(),
+            nn.Dropout(dropout),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+        )
+        reshapes = stride != 1 or in_channels != out_channels
+        self.shortcut = (
+            nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False) if reshapes else nn.Identity()
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.shortcut(x) + self.branch(self.preactivation(x))
+
+
+class AppearanceNet(nn.Module):
+    """The DeepSORT appearance CNN (Wojke and Bewley 2018): crops in, L2-normalised embeddings out.
+
+    ``forward(crops)`` takes ``B,3,H,W`` float crops normalised with :data:`IMAGE_MEAN` / :data:`IMAGE_STD`
+    (:func:`crops_to_tensor`) and returns ``B,embedding_dim`` embeddings of unit L2 norm. With the defaults this is
+    the paper's 2.8M-parameter network on 128x64 crops.
+
+    Args:
+        width: channels of the stem and the first residual stage (the later stages have 2x and 4x); paper 32.
+        embedding_dim: length of the output embedding; paper 128.
+        input_size: ``(height, width)`` of the crops, each divisible by 8 (the dense layer's input depends on
+            it); paper ``(128, 64)``.
+        dropout: dropout probability inside the residual blocks and before the dense layer (deep_sort keeps 60%
+            of the activations, i.e. 0.4).
+    """
+
+    def __init__(
+        self,
+        width: int = 32,
+        embedding_dim: int = 128,
+        input_size: Sequence[int] = (128, 64),
+        dropout: float = 0.4,
+    ) -> None:
+        super().__init__()
+        height, crop_width = (int(value) for value in input_size)
+        if height <= 0 or crop_width <= 0 or height % 8 or crop_width % 8:
+            raise ValueError(f"input_size must be two positive multiples of 8 (height, width), got {input_size}")
+        if int(width) <= 0 or int(embedding_dim) <= 0:
+            raise ValueError(f"width and embedding_dim must be positive, got {width}, {embedding_dim}")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.width = int(width)
+        self.embedding_dim = int(embedding_dim)
+        self.input_size = (height, crop_width)
+        self.dropout = float(dropout)
+        w = self.width
+        self.stem = nn.Sequential(
+            _conv_bn_elu(3, w), _conv_bn_elu(w, w), nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        )
+        self.stages = nn.Sequential(
+            ResidualBlock(w, w, preactivate=False, dropout=dropout),
+            ResidualBlock(w, w, dropout=dropout),
+            ResidualBlock(w, 2 * w, stride=2, dropout=dropout),
+            ResidualBlock(2 * w, 2 * w, dropout=dropout),
+            ResidualBlock(2 * w, 4 * w, stride=2, dropout=dropout),
+            ResidualBlock(4 * w, 4 * w, dropout=dropout),
+        )
+        features = 4 * w * (height // 8) * (crop_width // 8)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(features, self.embedding_dim, bias=False),
+            nn.BatchNorm1d(self.embedding_dim),
+            nn.ELU(),
+            nn.BatchNorm1d(self.embedding_dim),
+        )
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments (plain values), e.g. to store beside the weights in a checkpoint."""
+        return {
+            "width": self.width,
+            "embedding_dim": self.embedding_dim,
+            "input_size": list(self.input_size),
+            "dropout": self.dropout,
+        }
+
+    def forward(self, crops: Tensor) -> Tensor:
+        if crops.ndim != 4 or crops.shape[1] != 3 or tuple(crops.shape[2:]) != self.input_size:
+            raise ValueError(f"expected crops B,3,{self.input_size[0]},{self.input_size[1]}, got {tuple(crops.shape)}")
+        return F.normalize(self.head(self.stages(self.stem(crops))), dim=1)
+
+
+def crop_windows(boxes_xyxy: np.ndarray, input_size: Sequence[int]) -> np.ndarray:
+    """The image windows :func:`cut_crops` reads: each ``x1, y1, x2, y2`` box widened or narrowed about its
+    centre to the aspect ratio ``width / height`` of ``input_size = (height, width)``, height kept (deep_sort's
+    rule). ``(N, 4)`` float64, not yet clipped to the image."""
+    boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+    aspect = float(input_size[1]) / float(input_size[0])
+    centre_x = (boxes[:, 0] + boxes[:, 2]) / 2
+    half_width = aspect * (boxes[:, 3] - boxes[:, 1]) / 2
+    return np.stack([centre_x - half_width, boxes[:, 1], centre_x + half_width, boxes[:, 3]], axis=1)
+
+
+def cut_crops(frame: np.ndarray, boxes_xyxy: np.ndarray, input_size: Sequence[int]) -> np.ndarray:
+    """Cut ``(N, height, width, 3)`` uint8 crops of ``boxes_xyxy`` from an ``H,W,3`` uint8 frame.
+
+    Each window (:func:`crop_windows`) is rounded to whole pixels, clipped to the frame and resized to
+    ``input_size = (height, width)`` (area interpolation when shrinking, bilinear when enlarging). A window with
+    nothing inside the frame gives a mid-grey crop.
+    """
+    height, width = int(input_size[0]), int(input_size[1])
+    windows = crop_windows(boxes_xyxy, input_size)
+    crops = np.full((len(windows), height, width, 3), 128, dtype=np.uint8)
+    frame_height, frame_width = frame.shape[:2]
+    for index, (x1, y1, x2, y2) in enumerate(np.round(windows)):
+        left, right = int(np.clip(x1, 0, frame_width)), int(np.clip(x2, 0, frame_width))
+        top, bottom = int(np.clip(y1, 0, frame_height)), int(np.clip(y2, 0, frame_height))
+        if right <= left or bottom <= top:
+            continue
+        patch = frame[top:bottom, left:right]
+        shrinking = patch.shape[0] > height or patch.shape[1] > width
+        crops[index] = cv2.resize(
+            patch, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        )
+    return crops
+
+
+def crops_to_tensor(crops: np.ndarray) -> Tensor:
+    """``(N, H, W, 3)`` uint8 RGB crops -> ``N,3,H,W`` float32 normalised with ``IMAGE_MEAN`` / ``IMAGE_STD``."""
+    tensor = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
+    return (tensor - mean) / std
+
+
+class AppearanceEncoder:
+    """Appearance features for a tracker: ``encoder(frame, boxes_xyxy) -> (N, D)`` float32 unit-norm embeddings.
+
+    ``frame`` is an ``H,W,3`` uint8 RGB image and ``boxes_xyxy`` an ``(N, 4)`` array of ``x1, y1, x2, y2`` pixel
+    boxes; crops are cut with :func:`cut_crops` (widened to the network's aspect ratio, clipped to the frame),
+    normalised like training and passed through the network in eval mode without gradients, ``batch_size`` at a
+    time. No boxes give a ``(0, D)`` array.
+
+    Args:
+        network: a trained :class:`AppearanceNet` (put in eval mode and moved to ``device``).
+        batch_size: crops per forward pass.
+        device: torch device of the network.
+    """
+
+    def __init__(self, network: AppearanceNet, batch_size: int = 64, device: str | torch.device = "cpu") -> None:
+        if int(batch_size) <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.device = torch.device(device)
+        self.network = network.to(self.device).eval()
+        self.batch_size = int(batch_size)
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.network.embedding_dim
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.network.input_size
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, batch_size: int = 64, device: str | torch.device = "cpu", **network_args: Any
+    ) -> AppearanceEncoder:
+        """The encoder of a reid-task Lightning checkpoint (``train.py task=reid``).
+
+        The network is rebuilt from the constructor arguments the task stores in the checkpoint
+        (:data:`CHECKPOINT_KEY`); ``network_args`` override them (needed only for checkpoints without them). The
+        weights are the ``model.*`` entries of its ``state_dict`` (a bare network ``state_dict`` works too).
+        """
+        from visionbench.utils.checkpoints import load_state_dict_checked, read_checkpoint
+
+        checkpoint = read_checkpoint(path)
+        arguments = {**checkpoint.get(CHECKPOINT_KEY, {}), **network_args}
+        state = checkpoint.get("state_dict", checkpoint)
+        if any(key.startswith("model.") for key in state):
+            state = {key[len("model.") :]: value for key, value in state.items() if key.startswith("model.")}
+        network = AppearanceNet(**arguments)
+        load_state_dict_checked(network, state, str(path))
+        return cls(network, batch_size=batch_size, device=device)
+
+    @torch.no_grad()
+    def __call__(self, frame: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray:
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be an H,W,3 uint8 RGB image, got {frame.shape} {frame.dtype}")
+        boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+        features = np.zeros((len(boxes), self.embedding_dim), dtype=np.float32)
+        if self.network.training:
+            self.network.eval()
+        for start in range(0, len(boxes), self.batch_size):
+            crops = cut_crops(frame, boxes[start : start + self.batch_size], self.input_size)
+            embeddings = self.network(crops_to_tensor(crops).to(self.device))
+            features[start : start + len(crops)] = embeddings.float().cpu().numpy()
+        return features
