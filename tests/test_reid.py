@@ -381,7 +381,19 @@ def test_train_reid_end_to_end_then_encode_with_the_checkpoint(tmp_path: Path) -
     assert features.shape == (2, 16)
     np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, atol=1e-5)
 
+    from_run = AppearanceEncoder.from_checkpoint(run)  # a run directory: its best checkpoint
+    np.testing.assert_allclose(from_run(frame, np.array([[10.0, 10.0, 30.0, 50.0]])), features[:1], atol=1e-5)
+
     out = tmp_path / "eval"
     out.mkdir()
     evaluate(compose_config("evaluate", [f"run_dir={run}"], out))
     assert json.loads((out / "metrics.json").read_text())["val/mAP"] == pytest.approx(metrics["val/mAP"], abs=1e-6)
+
+    # other data, with another number of training identities: the identity classifier is not needed to retrieve
+    other = tmp_path / "eval_other"
+    other.mkdir()
+    root = tmp_path / "other"
+    data = [f"+data_overrides.{split}.root={root}" for split in ("train", "val", "test")]
+    data += ["+data_overrides.train.num_sequences=2", "+data_overrides.train.seed=5"]
+    evaluate(compose_config("evaluate", [f"run_dir={run}", *data], other))
+    assert 0.0 < json.loads((other / "metrics.json").read_text())["val/mAP"] <= 1.0

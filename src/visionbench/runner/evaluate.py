@@ -12,35 +12,10 @@ from visionbench.runner.errors import reports_run_dir
 from visionbench.runner.reporting import headline, print_tables, summary_table, task_metrics, task_tables, write_json
 from visionbench.runner.run_dir import ensure_fresh
 from visionbench.runner.tracking import evaluate_tracking, is_tracking
-from visionbench.utils.checkpoints import load_state_dict_checked, read_checkpoint
+from visionbench.utils.checkpoints import load_state_dict_checked, read_checkpoint, resolve_checkpoint
 
 log = logging.getLogger(__name__)
 SPLITS = ("val", "test")
-
-
-def resolve_checkpoint(run_dir: str | None, ckpt_path: str | None) -> tuple[Path, Path]:
-    """``(checkpoint, run_directory)`` from either argument; clear errors for missing files."""
-    if ckpt_path:
-        checkpoint = Path(ckpt_path)
-        if not checkpoint.is_file():
-            raise FileNotFoundError(f"ckpt_path does not exist: {checkpoint}")
-        run = checkpoint.resolve().parent.parent
-    elif run_dir:
-        run = Path(run_dir)
-        run_info = run / "run.json"
-        if not run_info.is_file():
-            raise FileNotFoundError(f"{run} is not a finished training run: {run_info} is missing")
-        best = OmegaConf.load(run_info).get("best_checkpoint")
-        if not best:
-            raise FileNotFoundError(f"{run_info} names no best checkpoint (was checkpointing disabled?)")
-        checkpoint = run / best
-        if not checkpoint.is_file():
-            raise FileNotFoundError(f"best checkpoint named in {run_info} does not exist: {checkpoint}")
-    else:
-        raise ValueError("evaluate.py needs run_dir=<training run directory> or ckpt_path=<checkpoint file>")
-    if not (run / "config.yaml").is_file():
-        raise FileNotFoundError(f"the run's config is missing: {run / 'config.yaml'} (expected beside checkpoints/)")
-    return checkpoint, run
 
 
 def segmentation_evaluation(cfg: DictConfig, datamodule: pl.LightningDataModule) -> dict:
@@ -101,11 +76,16 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         return evaluate_tracking(setup, output_dir)
 
     datamodule = instantiate(OmegaConf.merge(setup.data, cfg.get("data_overrides") or {}))
+    if hasattr(datamodule, "num_identities"):
+        # re-identification: the loss classifies the training identities; evaluation retrieves, on any identities
+        setup = OmegaConf.merge(setup, {"loss": None})
     task = build_task(setup, datamodule, **segmentation_evaluation(cfg, datamodule))
     if checkpoint is not None:
         state = read_checkpoint(checkpoint).get("state_dict")
         if state is None:
             raise ValueError(f"{checkpoint} has no 'state_dict' (not a Lightning checkpoint)")
+        if getattr(task, "loss", None) is None:
+            state = {key: value for key, value in state.items() if not key.startswith("loss.")}
         load_state_dict_checked(task, state, str(checkpoint))
     else:
         trainable = sum(p.numel() for p in task.model.parameters() if p.requires_grad)

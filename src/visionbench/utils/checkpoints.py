@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 from torch import Tensor, nn
 
 
@@ -36,3 +37,28 @@ def load_state_dict_checked(module: nn.Module, state_dict: Mapping[str, Tensor],
     if problems:
         raise ValueError(f"weights from {source} do not fit {type(module).__name__}:\n  " + "\n  ".join(problems))
     module.load_state_dict(state_dict, strict=True)
+
+
+def resolve_checkpoint(run_dir: str | None, ckpt_path: str | None) -> tuple[Path, Path]:
+    """``(checkpoint, run_directory)`` from either argument; clear errors for missing files."""
+    if ckpt_path:
+        checkpoint = Path(ckpt_path)
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"ckpt_path does not exist: {checkpoint}")
+        run = checkpoint.resolve().parent.parent
+    elif run_dir:
+        run = Path(run_dir)
+        run_info = run / "run.json"
+        if not run_info.is_file():
+            raise FileNotFoundError(f"{run} is not a finished training run: {run_info} is missing")
+        best = OmegaConf.load(run_info).get("best_checkpoint")
+        if not best:
+            raise FileNotFoundError(f"{run_info} names no best checkpoint (was checkpointing disabled?)")
+        checkpoint = run / best
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"best checkpoint named in {run_info} does not exist: {checkpoint}")
+    else:
+        raise ValueError("evaluate.py needs run_dir=<training run directory> or ckpt_path=<checkpoint file>")
+    if not (run / "config.yaml").is_file():
+        raise FileNotFoundError(f"the run's config is missing: {run / 'config.yaml'} (expected beside checkpoints/)")
+    return checkpoint, run

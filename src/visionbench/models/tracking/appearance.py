@@ -221,14 +221,17 @@ class AppearanceEncoder:
     def from_checkpoint(
         cls, path: str | Path, batch_size: int = 64, device: str | torch.device = "cpu", **network_args: Any
     ) -> AppearanceEncoder:
-        """The encoder of a reid-task Lightning checkpoint (``train.py task=reid``).
+        """The encoder of a reid-task Lightning checkpoint (``train.py task=reid``), or of the best checkpoint of
+        such a run when ``path`` is its run directory.
 
         The network is rebuilt from the constructor arguments the task stores in the checkpoint
         (:data:`CHECKPOINT_KEY`); ``network_args`` override them (needed only for checkpoints without them). The
         weights are the ``model.*`` entries of its ``state_dict`` (a bare network ``state_dict`` works too).
         """
-        from visionbench.utils.checkpoints import load_state_dict_checked, read_checkpoint
+        from visionbench.utils.checkpoints import load_state_dict_checked, read_checkpoint, resolve_checkpoint
 
+        if Path(path).is_dir():  # a training run directory: its best checkpoint
+            path, _ = resolve_checkpoint(str(path), None)
         checkpoint = read_checkpoint(path)
         arguments = {**checkpoint.get(CHECKPOINT_KEY, {}), **network_args}
         state = checkpoint.get("state_dict", checkpoint)
