@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,13 @@ class CropIndex:
             self.is_query[rows],
         )
 
+    def relabelled(self, rows: np.ndarray, is_query: np.ndarray | None = None) -> CropIndex:
+        """The crops ``rows`` with identities relabelled ``0..K-1`` over them (and ``is_query`` if given)."""
+        selected = self.select(rows)
+        labels = _identity_labels(selected.sequence, selected.track_id)
+        flags = selected.is_query if is_query is None else is_query
+        return replace(selected, label=labels, is_query=flags)
+
 
 def ground_truth_crops(
     sequences: Sequence,
@@ -177,16 +184,7 @@ def training_crops(
         keep = np.zeros(len(index), dtype=bool)
         if rows:
             keep[np.concatenate(rows)] = True
-    selected = index.select(np.flatnonzero(keep))
-    return CropIndex(
-        selected.sequence_names,
-        selected.sequence,
-        selected.frame,
-        selected.track_id,
-        _identity_labels(selected.sequence, selected.track_id),
-        selected.boxes,
-        selected.is_query,
-    )
+    return index.relabelled(np.flatnonzero(keep))
 
 
 def query_gallery_split(index: CropIndex, queries_per_identity: int = 2, min_frame_gap: int = 30) -> CropIndex:
@@ -211,16 +209,7 @@ def query_gallery_split(index: CropIndex, queries_per_identity: int = 2, min_fra
         else:
             keep[members] = True  # too short for a query: distractors only
     rows = np.flatnonzero(keep)
-    selected = index.select(rows)
-    return CropIndex(
-        selected.sequence_names,
-        selected.sequence,
-        selected.frame,
-        selected.track_id,
-        _identity_labels(selected.sequence, selected.track_id),
-        selected.boxes,
-        is_query[rows],
-    )
+    return index.relabelled(rows, is_query[rows])
 
 
 def load_crops(sequences: Sequence, index: CropIndex, input_size: Sequence[int]) -> np.ndarray:

@@ -9,6 +9,7 @@ from visionbench.callbacks import FlowPredictionImages
 from visionbench.losses import ScheduledLoss
 from visionbench.metrics import FlowMetrics
 from visionbench.optim.configure import OptimizerFactory, SchedulerFactory, optimizer_and_schedule
+from visionbench.tasks.epoch_metrics import EpochMetricsMixin
 
 LOGGED_STATISTICS = ("EPE", "px1", "px3", "px5", "Fl")
 
@@ -22,7 +23,7 @@ def final_flow(output: Tensor | dict[str, Tensor]) -> Tensor:
     return output["flow"]
 
 
-class FlowTask(pl.LightningModule):
+class FlowTask(EpochMetricsMixin, pl.LightningModule):
     """Trains and evaluates any method with the flow interface ``(image1, image2) -> B,2,H,W`` flow.
 
     Batches are dicts ``{"image1", "image2": float B,3,H,W in [0, 1], "flow": float B,2,H,W (pixels),
@@ -42,6 +43,8 @@ class FlowTask(pl.LightningModule):
         optimizer: ``params -> Optimizer`` (Hydra partial); None for evaluation only.
         scheduler: ``(optimizer, total_steps) -> LRScheduler`` stepped per optimiser step, or None.
     """
+
+    progress_bar_metrics = ("EPE",)
 
     def __init__(
         self,
@@ -85,17 +88,6 @@ class FlowTask(pl.LightningModule):
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluation_step(self.test_metrics, batch)
-
-    def _log_epoch_metrics(self, stage: str, metrics: FlowMetrics) -> None:
-        for name, value in metrics.compute().items():  # synchronised across processes by torchmetrics
-            self.log(f"{stage}/{name}", value, prog_bar=name == "EPE")
-        metrics.reset()
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch_metrics("val", self.val_metrics)
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch_metrics("test", self.test_metrics)
 
     def configure_optimizers(self) -> dict:
         parameters = [p for p in self.parameters() if p.requires_grad]

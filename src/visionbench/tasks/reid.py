@@ -13,9 +13,10 @@ from torch import Tensor, nn
 from visionbench.metrics.reid import ReidMetrics
 from visionbench.models.tracking.appearance import CHECKPOINT_KEY
 from visionbench.optim.configure import OptimizerFactory, SchedulerFactory, optimizer_and_schedule
+from visionbench.tasks.epoch_metrics import EpochMetricsMixin
 
 
-class ReidTask(pl.LightningModule):
+class ReidTask(EpochMetricsMixin, pl.LightningModule):
     """Trains an embedding network (:class:`~visionbench.models.tracking.appearance.AppearanceNet`) with an
     identity-classification loss on its embeddings (:class:`~visionbench.losses.CosineSoftmaxLoss`, Wojke and
     Bewley 2018) and evaluates it by re-identification.
@@ -36,6 +37,8 @@ class ReidTask(pl.LightningModule):
         scheduler: ``(optimizer, total_steps) -> LRScheduler`` stepped per optimiser step, or None.
         ranks: the ``k`` of the CMC rank-k scores logged.
     """
+
+    progress_bar_metrics = ("rank1", "mAP")
 
     def __init__(
         self,
@@ -79,17 +82,6 @@ class ReidTask(pl.LightningModule):
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluation_step(self.test_metrics, batch)
-
-    def _log_epoch_metrics(self, stage: str, metrics: ReidMetrics) -> None:
-        for name, value in metrics.compute().items():  # gathered across processes by torchmetrics
-            self.log(f"{stage}/{name}", value, prog_bar=name in ("rank1", "mAP"))
-        metrics.reset()
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch_metrics("val", self.val_metrics)
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch_metrics("test", self.test_metrics)
 
     def configure_optimizers(self) -> dict:
         if self.optimizer_factory is None or self.loss is None:

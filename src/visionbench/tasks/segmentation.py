@@ -13,6 +13,7 @@ from visionbench.inference import InferenceMode, WholeImage, resize
 from visionbench.losses import ScheduledLoss
 from visionbench.metrics import SegmentationMetrics
 from visionbench.optim.configure import OptimizerFactory, SchedulerFactory, optimizer_and_schedule
+from visionbench.tasks.epoch_metrics import EpochMetricsMixin
 from visionbench.viz.segmentation import denormalize
 
 PostProcess = Callable[[Tensor, np.ndarray], Tensor]
@@ -30,7 +31,7 @@ def split_model_output(output: Tensor | dict[str, Tensor]) -> tuple[Tensor, dict
     return output["out"], {name: value for name, value in output.items() if name != "out"}
 
 
-class SegmentationTask(pl.LightningModule):
+class SegmentationTask(EpochMetricsMixin, pl.LightningModule):
     """Trains and evaluates any model with the segmentation interface ``B,3,H,W -> B,C,H,W`` logits.
 
     Batches are dicts ``{"image": float B,3,h,w, "mask": int64 B,H,W}`` (``ignore_index`` marks unlabelled
@@ -179,18 +180,12 @@ class SegmentationTask(pl.LightningModule):
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluation_step("test", self.test_metrics, batch)
 
-    def _log_epoch_metrics(self, stage: str, metrics: SegmentationMetrics) -> None:
+    def log_epoch_metrics(self, stage: str, metrics: SegmentationMetrics) -> None:
         scores = metrics.compute()  # synchronised across processes by torchmetrics
         for name in SUMMARY_METRICS:
             self.log(f"{stage}/{name}", scores[name], prog_bar=name == "mIoU")
         self.per_class_scores[stage] = {name: scores[name].tolist() for name in PER_CLASS_METRICS}
         metrics.reset()
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch_metrics("val", self.val_metrics)
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch_metrics("test", self.test_metrics)
 
     def configure_optimizers(self) -> dict:
         return optimizer_and_schedule(self, self.parameters(), self.optimizer_factory, self.scheduler_factory)
