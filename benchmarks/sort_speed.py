@@ -2,15 +2,24 @@
 (``benchmarks/baselines/sort_per_track.py``: one ``filterpy.kalman.KalmanFilter`` object per track, Python loops,
 organised like the reference abewley/sort), on the same detections, outputs checked identical first.
 
+Two ways of running ours:
+
+- online: ``SORT.update`` frame by frame, one sequence after another (what a live tracker does);
+- lockstep: ``SORT.track_sequences`` over all the sequences of the workload at once (frame ``f`` of every
+  sequence in one step, all their tracks in one table; what a benchmark run over a data set can do). Only for
+  workloads with several sequences.
+
 Workloads: the public detections of the 10 MOT15 training sequences (``<root>/train/*/det/det.txt``, every frame
 from 1 to the last one with a detection, as the reference script runs them; few live tracks per frame), and
 optionally synthetic crowds (``--crowds 50 200``: that many objects on random linear paths in a 1920x1080 frame,
-detections jittered by 1 px, 5 % missed, 300 frames), where the cost per track dominates.
+detections jittered by 1 px, 5 % missed, 300 frames, one sequence), where the cost per track dominates.
 
-Timing: only the ``update`` calls, inputs prepared beforehand (``Detections`` for ours, ``(N, 5)`` arrays for the
-baseline). One untimed warm-up pass, then ``--repeats`` rounds; in each round both run once over the whole
-workload, alternating which goes first. Reported: the median round time, frames per second from it, and the
-ratio of the medians (baseline / ours).
+Timing: inputs prepared beforehand (``Detections`` for ours, ``(N, 5)`` arrays for the baseline); timed: the
+``update`` calls (online, baseline) or the ``track_sequences`` call (lockstep, its input reordering included).
+One untimed pass (which checks that all give the same ids and boxes, to 1e-6 px, frame by frame), then
+``--repeats`` rounds; in each round every variant runs once over the whole workload, in an order that rotates
+from round to round. Reported: frames per second from the median round time of each variant and the speed-up,
+the median over the rounds of the ratio of the times (baseline / ours) in the round.
 
     python benchmarks/sort_speed.py [--root ../shared/fixtures/mot/MOT15] [--repeats 7] [--crowds 50 200]
 """
@@ -18,6 +27,7 @@ ratio of the medians (baseline / ours).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -28,7 +38,7 @@ import scipy
 from baselines.sort_per_track import PerTrackSORT
 
 from visionbench.data.mot_io import read_mot_table
-from visionbench.models.tracking import SORT, Detections
+from visionbench.models.tracking import SORT, Detections, Tracks
 from visionbench.models.tracking.run import frame_detections
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,7 +75,7 @@ def crowd(objects: int, frames: int = 300, seed: int = 0) -> Workload:
     return [sequence]
 
 
-def run_ours(workload: Workload, keep: bool = False) -> list:
+def run_online(workload: Workload, keep: bool = False) -> list:
     out = []
     tracker = SORT()
     for sequence in workload:
@@ -74,6 +84,19 @@ def run_ours(workload: Workload, keep: bool = False) -> list:
             tracks = tracker.update(detections)
             if keep:
                 out.append(tracks)
+    return out
+
+
+def run_lockstep(workload: Workload, keep: bool = False) -> list:
+    """``SORT.track_sequences`` over the whole workload; with ``keep``, its output cut into frames like ``update``'s."""
+    results = SORT().track_sequences(workload)
+    if not keep:
+        return []
+    out = []
+    for sequence, (frames, tracks) in zip(workload, results, strict=True):
+        bounds = np.searchsorted(frames, np.arange(1, len(sequence) + 2))
+        for begin, end in zip(bounds[:-1], bounds[1:], strict=True):
+            out.append(Tracks(*(getattr(tracks, name)[begin:end] for name in Tracks.__dataclass_fields__)))
     return out
 
 
@@ -99,28 +122,39 @@ def check_identical(ours: list, baseline: list) -> int:
     return sum(len(tracks) for tracks in ours)
 
 
-def benchmark(name: str, workload: Workload, repeats: int) -> dict[str, float]:
+def benchmark(name: str, workload: Workload, repeats: int) -> list[dict]:
+    """One row per way of running ours (online; lockstep when there are several sequences)."""
     arrays = [[np.hstack([d.boxes, d.scores[:, None]]) for d in sequence] for sequence in workload]
     frames = sum(len(sequence) for sequence in workload)
-    boxes = check_identical(run_ours(workload, keep=True), run_baseline(arrays, keep=True))  # also the warm-up
-    times: dict[str, list[float]] = {"ours": [], "baseline": []}
-    runs = {"ours": lambda: run_ours(workload), "baseline": lambda: run_baseline(arrays)}
+    runs = {"online": run_online, "baseline": run_baseline}
+    if len(workload) > 1:
+        runs["lockstep"] = run_lockstep
+    inputs = {key: arrays if key == "baseline" else workload for key in runs}
+    expected = run_baseline(arrays, keep=True)  # also the warm-up
+    boxes = {key: check_identical(runs[key](workload, keep=True), expected) for key in runs if key != "baseline"}
+    times: dict[str, list[float]] = {key: [] for key in runs}
+    keys = list(runs)
     for round_index in range(repeats):
-        for key in ("ours", "baseline") if round_index % 2 == 0 else ("baseline", "ours"):
+        for key in keys[round_index % len(keys) :] + keys[: round_index % len(keys)]:
             start = time.perf_counter()
-            runs[key]()
+            runs[key](inputs[key])
             times[key].append(time.perf_counter() - start)
-    ours, baseline = statistics.median(times["ours"]), statistics.median(times["baseline"])
+    baseline = statistics.median(times["baseline"])
     detections = sum(len(d) for sequence in workload for d in sequence)
-    return {
-        "name": name,
-        "frames": frames,
-        "detections per frame": detections / frames,
-        "reported per frame": boxes / frames,
-        "ours fps": frames / ours,
-        "baseline fps": frames / baseline,
-        "ratio": baseline / ours,
-    }
+    return [
+        {
+            "name": name,
+            "ours": key,
+            "frames": frames,
+            "detections per frame": detections / frames,
+            "reported per frame": boxes[key] / frames,
+            "ours fps": frames / statistics.median(times[key]),
+            "baseline fps": frames / baseline,
+            "ratio": statistics.median(b / o for b, o in zip(times["baseline"], times[key], strict=True)),
+        }
+        for key in runs
+        if key != "baseline"
+    ]
 
 
 def main() -> None:
@@ -130,23 +164,27 @@ def main() -> None:
     parser.add_argument("--crowds", type=int, nargs="*", default=[], help="synthetic scenes with this many objects")
     args = parser.parse_args()
     root = args.root or next((p for p in DEFAULT_ROOTS if p.is_dir()), DEFAULT_ROOTS[-1])
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(
-        f"numpy {np.__version__}, scipy {scipy.__version__}, Python {platform.python_version()}; "
-        f"median of {args.repeats} alternating rounds; outputs checked identical (ids, boxes to 1e-6 px) first"
+        f"numpy {np.__version__}, scipy {scipy.__version__}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, load average {load} at the start; median of {args.repeats} rounds, variants in "
+        "rotating order; outputs checked identical (ids, boxes to 1e-6 px) first"
     )
-    rows = [benchmark("MOT15 train, 10 det files", mot15(root), args.repeats)]
-    rows += [benchmark(f"synthetic crowd, {n} objects", crowd(n), args.repeats) for n in args.crowds]
+    rows = benchmark("MOT15 train, 10 det files", mot15(root), args.repeats)
+    for n in args.crowds:
+        rows += benchmark(f"synthetic crowd, {n} objects", crowd(n), args.repeats)
     print(
-        f"| {'workload':<28} | {'frames':>6} | {'dets/frame':>10} | {'tracks out/frame':>16} "
+        f"| {'workload':<28} | {'ours':<8} | {'frames':>6} | {'dets/frame':>10} | {'tracks out/frame':>16} "
         f"| {'ours fps':>9} | {'per-track fps':>13} | {'speed-up':>8} |"
     )
-    print(f"|{'-' * 30}|{'-' * 8}|{'-' * 12}|{'-' * 18}|{'-' * 11}|{'-' * 15}|{'-' * 10}|")
+    print(f"|{'-' * 30}|{'-' * 10}|{'-' * 8}|{'-' * 12}|{'-' * 18}|{'-' * 11}|{'-' * 15}|{'-' * 10}|")
     for row in rows:
         print(
-            f"| {row['name']:<28} | {row['frames']:>6} | {row['detections per frame']:>10.1f} "
+            f"| {row['name']:<28} | {row['ours']:<8} | {row['frames']:>6} | {row['detections per frame']:>10.1f} "
             f"| {row['reported per frame']:>16.1f} | {row['ours fps']:>9.0f} | {row['baseline fps']:>13.0f} "
             f"| {row['ratio']:>7.1f}x |"
         )
+    print("load average at the end: " + ", ".join(f"{value:.2f}" for value in os.getloadavg()))
 
 
 if __name__ == "__main__":

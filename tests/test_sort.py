@@ -1,5 +1,6 @@
-"""SORT: the batched Kalman filter against filterpy, the tracker against a per-track filterpy implementation on the
-10 MOT15 public detection files, and its rules (min_hits, max_age, ids, detection bookkeeping, empty frames, NaN)."""
+"""SORT: the batched Kalman filter (dense and block form) against filterpy, the tracker against a per-track filterpy
+implementation on the 10 MOT15 public detection files, its rules (min_hits, max_age, ids, detection bookkeeping,
+empty frames, NaN), and several sequences in lockstep (``track_sequences``) against ``update``."""
 
 import importlib.util
 import sys
@@ -11,7 +12,7 @@ import pytest
 from tests.conftest import REPO
 from visionbench.data.mot_io import read_mot_table, write_results
 from visionbench.models.tracking import SORT, Detections, SortKalmanFilter, sort_associate, track_sequence
-from visionbench.models.tracking.run import frame_detections
+from visionbench.models.tracking.run import frame_detections, track_sequences
 
 MOT15 = next(
     (
@@ -111,6 +112,36 @@ def test_predict_is_bitwise_the_dense_product() -> None:
     for i in range(5):
         np.testing.assert_array_equal(x_pred[i], kalman.F @ x[i])
         np.testing.assert_array_equal(P_pred[i], (kalman.F @ P[i]) @ kalman.F.T + kalman.Q)
+
+
+def test_block_form_predict_and_update_equal_filterpy() -> None:
+    """On block-diagonal covariances (SORT's), the block form gives filterpy's predict and update."""
+    pytest.importorskip("filterpy")
+    rng = np.random.default_rng(2)
+    kalman = SortKalmanFilter()
+    count = 12
+    table = np.zeros((36, count))
+    table[0:4] = (rng.normal(size=(4, count)).T * [50, 50, 1000, 0.3] + [300, 200, 5000, 0.5]).T
+    table[4:7] = rng.normal(size=(3, count)) * [[3], [3], [50]]
+    variances = rng.uniform(1, 100, size=(2, 4, count))
+    table[8:12], table[16:20] = variances
+    table[12:16] = rng.uniform(-0.9, 0.9, size=(4, count)) * np.sqrt(variances[0] * variances[1])  # PSD blocks
+    table[[7, 15, 19]] = 0.0  # the aspect ratio has no velocity
+    table[20:36] = kalman.block_initial[16:]
+    x, P = table[:7].T.copy(), kalman.block_covariances(table)
+    z = x[:, :4] + rng.normal(size=(count, 4)) * [5, 5, 300, 0.05]
+    kalman.block_predict(table)
+    predicted = table.copy()
+    kalman.block_update(table, np.ascontiguousarray(z.T))
+    for i in range(count):
+        kf = filterpy_filter(x[i], P[i], kalman)
+        kf.predict()
+        np.testing.assert_allclose(predicted[:7, i], kf.x[:, 0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(kalman.block_covariances(predicted)[i], kf.P, rtol=1e-12, atol=1e-12)
+        kf.update(z[i].reshape(4, 1))
+        np.testing.assert_allclose(table[:7, i], kf.x[:, 0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(kalman.block_covariances(table)[i], kf.P, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(table[[7, 15, 19]], 0.0)  # the placeholder velocity stays exactly 0
 
 
 @needs_mot15
@@ -327,3 +358,94 @@ def test_sort_scores_on_tud_campus(tmp_path: Path) -> None:
     assert scores["IDF1"] == pytest.approx(0.606452, abs=1e-6)
     assert scores["HOTA"] == pytest.approx(0.45257, abs=1e-5)
     assert (scores["FP"], scores["FN"], scores["IDSW"]) == (15, 113, 6)
+
+
+# ---- several sequences in lockstep -------------------------------------------------------------------------------
+
+
+def assert_same_as_update(sequences, max_age=1, min_hits=3, iou_threshold=0.3) -> int:
+    """``track_sequences`` gives, sequence by sequence, exactly what ``update`` gives; the number of rows."""
+    results = SORT(max_age, min_hits, iou_threshold).track_sequences(sequences)
+    assert len(results) == len(sequences)
+    tracker = SORT(max_age, min_hits, iou_threshold)
+    total = 0
+    for k, (frames, tracks) in enumerate(results):
+        tracker.reset()
+        expected = [tracker.update(d) for d in sequences[k]]
+        np.testing.assert_array_equal(frames, np.repeat(np.arange(1, len(expected) + 1), [len(t) for t in expected]))
+        for name in ("ids", "boxes", "detection_index", "scores", "classes"):
+            want = np.concatenate([getattr(t, name) for t in expected]) if expected else getattr(tracks, name)[:0]
+            np.testing.assert_array_equal(getattr(tracks, name), want, err_msg=f"sequence {k} {name}")
+            assert getattr(tracks, name).dtype == want.dtype
+        total += len(frames)
+    return total
+
+
+@needs_mot15
+@pytest.mark.parametrize("max_age, min_hits, iou_threshold", [(1, 3, 0.3), (3, 1, 0.5), (2, 0, 0.3)])
+def test_track_sequences_equal_update_on_mot15(max_age: int, min_hits: int, iou_threshold: float) -> None:
+    tables = [read_mot_table(path, "det") for path in DET_FILES]
+    sequences = [frame_detections(table, int(table.frames.max())) for table in tables]
+    assert assert_same_as_update(sequences, max_age, min_hits, iou_threshold) > 20000
+
+
+def test_track_sequences_edge_cases() -> None:
+    """Different lengths, no frames, only empty frames, empty frames within, degenerate boxes, crowds."""
+    rng = np.random.default_rng(5)
+
+    def moving(count: int, frames: int, start: float) -> list[Detections]:
+        centres = start + 60.0 * np.arange(count)
+        out = []
+        for frame in range(frames):
+            seen = rng.random(count) > 0.2
+            boxes = np.array([box(c + 2 * frame + rng.normal()) for c in centres[seen]]).reshape(-1, 4)
+            out.append(detections(boxes, rng.uniform(0.2, 1, len(boxes)), rng.integers(0, 3, len(boxes))))
+        return out
+
+    degenerate = [detections([[10, 10, 10, 50], box(300)]), detections([box(300)]), detections([])]
+    degenerate += [detections([[5, 5, 25, 5], box(302), box(600)]), detections([box(304), box(600)])]
+    sequences = [
+        moving(3, 12, 100.0),
+        [],
+        [Detections() for _ in range(4)],
+        moving(8, 30, 50.0)[:7] + [Detections()] * 3 + moving(8, 20, 70.0),
+        degenerate,
+        moving(1, 2, 500.0),
+    ]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for max_age, min_hits in ((1, 3), (0, 0), (2, 1)):
+            assert assert_same_as_update(sequences, max_age, min_hits) > 50
+        assert assert_same_as_update(sequences[:1]) > 0  # a single sequence
+    assert SORT().track_sequences([]) == []
+    assert [len(frames) for frames, _ in SORT().track_sequences([[], [Detections()]])] == [0, 0]
+
+
+def test_track_sequences_checks_its_input() -> None:
+    bad = Detections(boxes=np.zeros((2, 4)), scores=np.ones(1), classes=np.zeros(2, np.int64))
+    with pytest.raises(ValueError, match="score"):
+        SORT().track_sequences([[detections([box(100)])], [bad]])
+
+
+@needs_mot15
+def test_run_track_sequences_equals_track_sequence() -> None:
+    paths = DET_FILES[:4]
+    tables = [read_mot_table(path, "det") for path in paths]
+    lengths = [int(table.frames.max()) + 2 for table in tables]  # trailing frames without detections
+
+    class OneByOne:  # a tracker without track_sequences: run one sequence after another
+        def __init__(self) -> None:
+            self.sort = SORT()
+
+        def reset(self) -> None:
+            self.sort.reset()
+
+        def update(self, detections: Detections, frame: np.ndarray | None = None):
+            return self.sort.update(detections, frame)
+
+    expected = [track_sequence(SORT(), table, length) for table, length in zip(tables, lengths, strict=True)]
+    for tracker in (SORT(), OneByOne()):
+        for rows, want in zip(track_sequences(tracker, tables, lengths), expected, strict=True):
+            for got, wanted in zip(rows, want, strict=True):
+                np.testing.assert_array_equal(got, wanted)
+    with pytest.raises(ValueError, match="lengths"):
+        track_sequences(SORT(), tables, lengths[:2])

@@ -7,11 +7,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from visionbench.data.mot import MotBenchmark
-from visionbench.data.mot_io import read_mot_table, write_results
+import numpy as np
+
+from visionbench.data.mot import MotBenchmark, MotSequence
+from visionbench.data.mot_io import MotTable, read_mot_table, write_results
 from visionbench.metrics.tracking import combine_sequences, evaluate_sequence
-from visionbench.models.tracking.run import track_sequence
+from visionbench.models.tracking.run import track_sequence, track_sequences
 from visionbench.models.tracking.types import Tracker
+
+TrackRows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""One sequence's reported tracks: frames, ids, boxes (left, top, width, height), scores."""
 
 HEADLINE = ("HOTA", "MOTA", "IDF1", "DetA", "AssA", "MOTP", "IDSW", "FP", "FN", "Frag", "MT", "ML")
 """The columns of the per-sequence table, in order."""
@@ -29,8 +34,8 @@ class TrackingResults:
 
     @property
     def frames_per_second(self) -> float:
-        """Frames tracked per second: the tracker's time, with the frames it reads (DeepSORT), without reading
-        and writing the text files or scoring."""
+        """Frames tracked per second: the tracker's time (with the frame images DeepSORT reads; SORT runs the
+        sequences in lockstep), without reading and writing the text files or scoring."""
         return self.frames / self.tracking_seconds if self.tracking_seconds > 0 else math.inf
 
 
@@ -55,18 +60,11 @@ class TrackingEvaluation:
     def run(self, tracker: Tracker, benchmark: MotBenchmark, output_dir: str | Path) -> TrackingResults:
         data_dir = Path(output_dir) / "data"
         data_dir.mkdir(parents=True, exist_ok=False)
+        sequences = list(benchmark.sequences)
+        tracks, seconds = self.track(tracker, sequences)
         result_files: dict[str, Path] = {}
         per_sequence: dict[str, dict[str, float]] = {}
-        frames, seconds = 0, 0.0
-        for sequence in benchmark.sequences:
-            images = sequence.read_image if getattr(tracker, "needs_frames", False) else None
-            detections = sequence.detections
-            if math.isfinite(self.min_score):
-                detections = detections.select(detections.confidences >= self.min_score)
-            start = time.perf_counter()
-            rows = track_sequence(tracker, detections, sequence.num_frames, images)
-            seconds += time.perf_counter() - start
-            frames += sequence.num_frames
+        for sequence, rows in zip(sequences, tracks, strict=True):
             result_files[sequence.name] = write_results(data_dir / f"{sequence.name}.txt", *rows)
             if sequence.has_ground_truth:
                 results = read_mot_table(result_files[sequence.name], "result")
@@ -74,4 +72,26 @@ class TrackingEvaluation:
                     sequence.ground_truth, results, sequence.num_frames, benchmark.benchmark
                 )
         combined = combine_sequences(list(per_sequence.values())) if per_sequence else None
+        frames = sum(sequence.num_frames for sequence in sequences)
         return TrackingResults(result_files, per_sequence, combined, frames, seconds)
+
+    def track(self, tracker: Tracker, sequences: list[MotSequence]) -> tuple[list[TrackRows], float]:
+        """Each sequence's ``(frames, ids, boxes ltwh, scores)`` and the seconds the tracker took. Trackers that
+        read no frames get all sequences at once (SORT runs them in lockstep, with the same results)."""
+        detections = [self.usable(sequence.detections) for sequence in sequences]
+        lengths = [sequence.num_frames for sequence in sequences]
+        start = time.perf_counter()
+        if getattr(tracker, "needs_frames", False):
+            tracks = [
+                track_sequence(tracker, table, length, sequence.read_image)
+                for sequence, table, length in zip(sequences, detections, lengths, strict=True)
+            ]
+        else:
+            tracks = track_sequences(tracker, detections, lengths)
+        return tracks, time.perf_counter() - start
+
+    def usable(self, detections: MotTable) -> MotTable:
+        """The detections scoring at least ``min_score``."""
+        if not math.isfinite(self.min_score):
+            return detections
+        return detections.select(detections.confidences >= self.min_score)

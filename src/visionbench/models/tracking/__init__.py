@@ -9,7 +9,7 @@ runs one over a MOTChallenge detection file. The appearance model for DeepSORT i
 from visionbench.models.tracking.association import iou_matrix, min_cost_matching, non_max_suppression, sort_associate
 from visionbench.models.tracking.deepsort import DeepSORT, FeatureGallery
 from visionbench.models.tracking.kalman import DeepSortKalmanFilter, SortKalmanFilter
-from visionbench.models.tracking.run import frame_detections, track_sequence
+from visionbench.models.tracking.run import frame_detections, track_sequence, track_sequences
 from visionbench.models.tracking.sort import SORT
 from visionbench.models.tracking.types import Detections, Tracker, Tracks, ltwh_to_xyxy, xyxy_to_ltwh
 
@@ -29,5 +29,6 @@ __all__ = [
     "non_max_suppression",
     "sort_associate",
     "track_sequence",
+    "track_sequences",
     "xyxy_to_ltwh",
 ]

@@ -28,6 +28,10 @@ class SortKalmanFilter:
     Noise as the reference: ``R = diag(1, 1, 10, 10)``, ``P0 = 10 * diag(1, 1, 1, 1, 1000, 1000, 1000)``,
     ``Q = diag(1, 1, 1, 1, 0.01, 0.01, 0.0001)``. Predict is ``x = Fx``, ``P = FPF' + Q``; update is filterpy's:
     ``S = HPH' + R``, ``K = PH' inv(S)``, ``x = x + K(z - Hx)``, ``P = (I - KH) P (I - KH)' + KRK'``.
+
+    :meth:`predict` and :meth:`update` take any covariances; :meth:`block_predict` and :meth:`block_update` (used
+    by :class:`~visionbench.models.tracking.sort.SORT`) the same steps on SORT's block-diagonal covariances, stored
+    as their non-zero entries, one track per column (see the comment before them).
     """
 
     dim_x = 7
@@ -46,12 +50,11 @@ class SortKalmanFilter:
         self.Q[-1, -1] *= 0.01
         self.Q[4:, 4:] *= 0.01
         self._r_diagonal = np.diag(self.R).copy()
-        # block form (see block_predict): process noise added to rows 8-19, R per measured component, new track
-        self._block_q = np.concatenate([np.diag(self.Q)[:4], np.zeros(4), np.diag(self.Q)[4:], [0.0]])[:, None]
-        self._block_r = self._r_diagonal[:, None].copy()
-        velocities, variances = np.diag(self.P0)[4:], np.diag(self.P0)[:4]
-        self.block_initial = np.concatenate([np.zeros(4), variances, np.zeros(4), velocities, [0.0]])[:, None]
-        """Rows 4-19 of a new track in block form (zero velocity, covariance ``P0``), shape (16, 1)."""
+        q, p0 = np.diag(self.Q), np.diag(self.P0)
+        self.block_initial = np.concatenate(
+            [np.zeros(4), p0[:4], np.zeros(4), p0[4:], [0.0], q[:4], np.zeros(4), q[4:], [0.0], self._r_diagonal]
+        )[:, None]
+        """Rows 4-35 of a new track's column in block form (zero velocity, covariance ``P0``, noise), (32, 1)."""
 
     def initiate(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """New tracks from measurements (N, 4): states (N, 7) with zero velocity and covariances ``P0``."""
@@ -81,48 +84,59 @@ class SortKalmanFilter:
         P = I_KH @ P @ I_KH.transpose(0, 2, 1) + (K * self._r_diagonal) @ K.transpose(0, 2, 1)
         return x, P
 
-
     # ---- block form ------------------------------------------------------------------------------------------
     #
     # SORT's covariances stay block diagonal: P0, Q and R are diagonal and F, H only couple a position component
     # with its own velocity, so P has non-zero entries only at (i, i), (i, i + 4), (i + 4, i), (i + 4, i + 4) for
     # i = 0, 1, 2 and at (3, 3). The block form keeps just those, one track per column of a float64 table:
     #
-    #   rows 0-3: u, v, s, r    rows 4-7: u', v', s', 0       rows 8-11: P[i, i]
-    #   rows 12-15: P[i, i + 4]  rows 16-19: P[i + 4, i + 4]    (i = 0..3)
+    #   rows 0-3: u, v, s, r              rows 4-7: u', v', s', 0            rows 8-11: P[i, i]
+    #   rows 12-15: P[i, i + 4]           rows 16-19: P[i + 4, i + 4]        (i = 0..3)
+    #   rows 20-31: Q at the entries of rows 8-19                            rows 32-35: R[i, i]
     #
-    # where the aspect ratio r gets a placeholder velocity that stays exactly 0 with zero variance, so all four
-    # components follow the same formulas. Each entry is computed with the same operations, in the same order, as
-    # the dense products of filterpy (whose other terms are exact zeros): the results are filterpy's up to the
-    # rounding of its BLAS (fused multiply-adds), far below 1e-9 relative. With S diagonal, inv(S) is the
-    # reciprocal of its diagonal, as LAPACK returns it.
+    # The aspect ratio r gets a placeholder velocity that stays exactly 0 with zero variance, so all four
+    # components follow the same formulas. The noise is stored in every column (block_initial) so that every
+    # operation combines equal-shape contiguous blocks: with a few tracks, numpy's per-call cost dominates and it
+    # is about three times higher for broadcast or strided operands. Each entry is computed with the operations
+    # of filterpy's dense products that have non-zero terms, in the same order: results are filterpy's up to the
+    # fused multiply-adds of its BLAS, far below 1e-9 relative. S is diagonal, and inv(S) is the reciprocal of
+    # its diagonal, as LAPACK returns it.
 
     def block_predict(self, table: np.ndarray) -> None:
-        """``x = F x``, ``P = F P F' + Q`` in place on rows 0-19 of a block-form table (see the comment above)."""
+        """``x = F x``, ``P = F P F' + Q`` in place on a block-form table (36+, T), C-contiguous rows."""
         table[0:4] += table[4:8]
         table[8:16] += table[12:20]  # P[i, i] + P[i, i+4] and P[i, i+4] + P[i+4, i+4] (ufuncs buffer the overlap)
         table[8:12] += table[12:16]  # (P[i, i] + P[i, i+4]) + (P[i, i+4] + P[i+4, i+4])
-        table[8:20] += self._block_q
+        table[8:20] += table[20:32]
 
     def block_update(self, table: np.ndarray, z: np.ndarray) -> None:
-        """filterpy's update (Joseph form) in place on rows 0-19 of a C-contiguous block-form table (20+, M), with
-        measurements ``z`` (4, M) (one column per track)."""
-        count = table.shape[1]
-        pp_pv = table[8:16].reshape(2, 4, count)  # [P[i, i], P[i, i+4]]
-        pv_vv = table[12:20].reshape(2, 4, count)  # [P[i, i+4], P[i+4, i+4]]
+        """filterpy's update (Joseph form) in place on a block-form table (36+, M), C-contiguous rows, with
+        measurements ``z`` (4, M), one column per track."""
+        p_pp, p_pv, p_vv, r = table[8:12], table[12:16], table[16:20], table[32:36]
+        inverse = np.add(p_pp, r)
+        np.reciprocal(inverse, out=inverse)  # inv(S), S = H P H' + R
+        k_p = p_pp * inverse  # K = P H' inv(S): K[i, i] and K[i+4, i]
+        k_v = p_pv * inverse
         innovation = z - table[0:4]
-        gain = pp_pv * (1.0 / (table[8:12] + self._block_r))  # [K[i, i], K[i+4, i]] = P H' inv(S)
-        table[0:8] += (gain * innovation).reshape(8, count)
-        one_minus_k = 1.0 - gain[0]
-        ap = np.empty((2, 2, 4, count))  # A P with A = I - K H: [[A P]_(i, i), [A P]_(i, i+4)] then the i+4 rows
-        np.multiply(pp_pv, one_minus_k, out=ap[0])
-        np.multiply(pp_pv, gain[1], out=ap[1])
-        np.subtract(pv_vv, ap[1], out=ap[1])
-        kr = gain * self._block_r  # K R
-        np.multiply(ap[0, 0], one_minus_k, out=table[8:12])  # (A P A')_(i, i)
-        table[8:12] += kr[0] * gain[0]  # + (K R K')_(i, i)
-        np.subtract(ap[:, 1], ap[:, 0] * gain[1], out=pv_vv)  # (A P A')_(i, i+4) and _(i+4, i+4)
-        pv_vv += kr * gain[1]  # + (K R K')_(i, i+4) and _(i+4, i+4)
+        table[0:4] += k_p * innovation
+        table[4:8] += k_v * innovation
+        # P = A P A' + K R K' with A = I - K H: A[i, i] = 1 - K[i, i], A[i+4, i] = -K[i+4, i], A[i+4, i+4] = 1
+        a_ii = np.subtract(1.0, k_p)
+        ap_ii = a_ii * p_pp  # (A P)[i, i]
+        ap_vi = k_v * p_pp
+        np.subtract(p_pv, ap_vi, out=ap_vi)  # (A P)[i+4, i]
+        kr_p, kr_v = k_p * r, k_v * r  # K R
+        ap_vv = k_v * p_pv
+        np.subtract(p_vv, ap_vv, out=ap_vv)  # (A P)[i+4, i+4]
+        np.multiply(ap_vi, k_v, out=p_vv)
+        np.subtract(ap_vv, p_vv, out=p_vv)  # (A P A')[i+4, i+4]
+        ap_vv = np.multiply(kr_v, k_v, out=ap_vv)
+        p_vv += ap_vv  # + (K R K')[i+4, i+4]
+        np.multiply(a_ii, p_pv, out=p_pv)  # (A P)[i, i+4]
+        p_pv -= np.multiply(ap_ii, k_v, out=ap_vi)  # (A P A')[i, i+4]
+        p_pv += np.multiply(kr_p, k_v, out=ap_vi)  # + (K R K')[i, i+4]
+        np.multiply(ap_ii, a_ii, out=p_pp)  # (A P A')[i, i]
+        p_pp += np.multiply(kr_p, k_p, out=ap_vi)  # + (K R K')[i, i]
 
     def block_covariances(self, table: np.ndarray) -> np.ndarray:
         """Dense covariances (T, 7, 7) from rows 8-19 of a block-form table (20+, T)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -51,3 +51,27 @@ def track_sequence(
     if not frames:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0)
     return np.concatenate(frames), np.concatenate(ids), np.concatenate(boxes), np.concatenate(scores)
+
+
+def track_sequences(
+    tracker: Tracker, det_tables: Sequence[MotTable], num_frames: Sequence[int]
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Run ``tracker`` over several sequences (no images): per sequence, :func:`track_sequence`'s rows.
+
+    A tracker with a ``track_sequences`` method (:class:`~visionbench.models.tracking.sort.SORT`) runs them all
+    at once in lockstep, with the same results; any other runs them one after another with :func:`track_sequence`.
+
+    Args:
+        tracker: any :class:`~visionbench.models.tracking.types.Tracker` that needs no frames.
+        det_tables: each sequence's detections (``read_mot_table(path, "det")``).
+        num_frames: each sequence's length (``seqinfo.ini`` ``seqLength``).
+    """
+    if len(det_tables) != len(num_frames):
+        raise ValueError(f"{len(det_tables)} detection tables but {len(num_frames)} sequence lengths")
+    if not hasattr(tracker, "track_sequences"):
+        return [track_sequence(tracker, table, length) for table, length in zip(det_tables, num_frames, strict=True)]
+    sequences = [frame_detections(table, length) for table, length in zip(det_tables, num_frames, strict=True)]
+    return [
+        (frames, tracks.ids, xyxy_to_ltwh(tracks.boxes), tracks.scores)
+        for frames, tracks in tracker.track_sequences(sequences)
+    ]

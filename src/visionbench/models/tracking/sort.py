@@ -1,8 +1,10 @@
-"""SORT (Bewley, Ge, Ott, Ramos and Upcroft 2016, "Simple Online and Realtime Tracking"), vectorised over tracks."""
+"""SORT (Bewley, Ge, Ott, Ramos and Upcroft 2016, "Simple Online and Realtime Tracking"), vectorised over tracks,
+and over sequences run in lockstep (:meth:`SORT.track_sequences`)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -10,12 +12,13 @@ from scipy.optimize import linear_sum_assignment
 from visionbench.models.tracking.kalman import SortKalmanFilter
 from visionbench.models.tracking.types import Detections, Tracks
 
-# Rows of SORT's track table (float64, one column per track, in id order): rows 0-19 are the Kalman filter in
-# block form (SortKalmanFilter.block_predict: u, v, s, r; velocities; covariance blocks), then:
-_ID = 20  # track id (an exact integer)
-_STREAK = 21  # consecutive matches (the reference's hit_streak)
-_LAST = 22  # frame of the last match (or of the creation)
-_ROWS = 23
+# Rows of the track table (float64, one column per track): rows 0-35 are the Kalman filter in block form
+# (SortKalmanFilter.block_predict: state, covariance blocks, noise), then
+_ID = 36  # track id (an exact integer)
+_STREAK = 37  # consecutive matches (the reference's hit_streak)
+_LAST = 38  # frame of the last match, or of the creation
+_SEQUENCE = 39  # index of the track's sequence (track_sequences; 0 in update)
+_ROWS = 40
 
 
 def detection_arrays(detections: Detections) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -45,19 +48,22 @@ class SORT:
     than ``max_age`` frames without a match. The reported box is the filter state converted back to a box
     (``w = sqrt(s r)``, ``h = s / w``), not the detection.
 
-    Implementation, for speed with few tracks per frame (where numpy's per-call cost dominates): all tracks are
-    the columns of one float64 table (filter state and covariance in the block form of
-    :meth:`~visionbench.models.tracking.kalman.SortKalmanFilter.block_predict`, id, hit streak, frame of the
-    last match), grown by doubling, so a frame costs a fixed number of numpy calls (about 70) whatever the number
-    of tracks; the filter arithmetic is filterpy's term for term. Instead of the reference's per-frame counters
-    the table stores the frame of the last match: ``time_since_update`` is ``frame - last``, and a match extends
-    the streak when the last match was the previous frame and restarts it at 1 otherwise. Only matched and new
-    tracks can be reported, so the report is built from them alone.
-
     ``update(detections)`` takes one frame's :class:`~visionbench.models.tracking.types.Detections` (boxes
     x1, y1, x2, y2; features ignored) and returns the reported :class:`~visionbench.models.tracking.types.Tracks`
     sorted by id, each with the index, score and class of the detection it was matched to (or created from) in
-    this frame. Ids start at 1 and are never reused until :meth:`reset`.
+    this frame. Ids start at 1 and are never reused until :meth:`reset`. :meth:`track_sequences` runs several
+    whole sequences at once, with the same results as ``update`` frame by frame.
+
+    Implementation: with a few tracks per frame, numpy's cost per call dominates, so a frame is written as a fixed
+    number of numpy calls (about 80, whatever the number of tracks), nearly all on equal-shape contiguous operands
+    (about three times cheaper than broadcast or strided ones). The tracks are the columns of one C-contiguous
+    float64 table: the filter in the block form of
+    :meth:`~visionbench.models.tracking.kalman.SortKalmanFilter.block_predict` (only the non-zero covariance
+    entries), then id, hit streak, frame of the last match and sequence. Instead of the reference's per-frame
+    counters the table keeps the frame of the last match: ``time_since_update`` is the frame minus it, and a match
+    extends the hit streak when the last match was the frame before and restarts it at 1 otherwise. Only tracks
+    matched or created in a frame can be reported, so the report is built from those alone. Association works
+    on Python lists (a few pairs per frame) and calls the Hungarian algorithm only when the reference does.
 
     Args:
         max_age: frames a track survives without a matched detection (reference: 1).
@@ -76,36 +82,35 @@ class SORT:
         self.min_hits = min_hits
         self.iou_threshold = iou_threshold
         self.kalman = SortKalmanFilter()
-        self._new_columns = np.zeros((_LAST - 3, 1))  # rows 4.._LAST of a new track (id and frame set on creation)
-        self._new_columns[:16] = self.kalman.block_initial
+        self._template = np.zeros((_ROWS, 1))  # a new track's column; state, id, frame set on creation
+        self._template[4:36] = self.kalman.block_initial
         self.reset()
 
     def reset(self) -> None:
         """Forget all tracks; the next frame is frame 1 and the next id is 1."""
         self.frame_count = 0
         self._next_id = 1
-        self._table = np.empty((_ROWS, 16))
-        self._count = 0
+        self._table = np.zeros((_ROWS, 0))
 
     @property
     def num_tracks(self) -> int:
         """Tracks alive (reported or not)."""
-        return self._count
+        return self._table.shape[1]
 
     @property
     def states(self) -> np.ndarray:
         """Filter states (T, 7) ``[u, v, s, r, u', v', s']`` of the live tracks (a copy)."""
-        return self._table[:7, : self._count].T.copy()
+        return self._table[:7].T.copy()
 
     @property
     def covariances(self) -> np.ndarray:
         """Filter covariances (T, 7, 7) of the live tracks (a copy)."""
-        return self.kalman.block_covariances(self._table[:, : self._count])
+        return self.kalman.block_covariances(self._table)
 
     @property
     def track_ids(self) -> np.ndarray:
         """Ids (T,) of the live tracks, in creation order."""
-        return self._table[_ID, : self._count].astype(np.int64)
+        return self._table[_ID].astype(np.int64)
 
     def update(self, detections: Detections, frame: np.ndarray | None = None) -> Tracks:
         """Advance one frame: predict, associate ``detections``, update, create and delete tracks; ``frame`` unused."""
@@ -115,147 +120,201 @@ class SORT:
             return self._step(boxes, scores, classes)
 
     def _step(self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray) -> Tracks:
-        frame = self.frame_count
-        if self._count:
-            predicted, areas = self._predict()
-        count, detections = self._count, len(boxes)
-        if detections == 0:
-            self._delete_stale(frame)
+        frame, table = self.frame_count, self._table
+        if table.shape[1]:
+            table, predicted = _predict(table, self.kalman)
+        if len(boxes) == 0:
+            self._table = _delete_stale(table, frame - self.max_age)
             return _no_tracks()
-        corners = boxes.T
-        sizes = corners[2:] - corners[:2]
-        z = np.empty((4, detections))  # measurements [u, v, s, r], one column per detection
-        np.multiply(sizes, 0.5, out=z[:2])
-        z[:2] += corners[:2]
-        np.multiply(sizes[0], sizes[1], out=z[2])
-        np.divide(sizes[0], sizes[1], out=z[3])
-        if count:
-            tracks, matched, unmatched = self._associate(corners[:, None], z[2], predicted, areas)
+        corners = np.ascontiguousarray(boxes.T)
+        z = _measurements(corners)
+        if table.shape[1]:
+            iou = _iou(predicted[:4, :, None], predicted[4, :, None], corners[:, None], z[2])
+            bounds = np.array([0, table.shape[1]]), [0, len(boxes)]
+            tracks, matched, unmatched, _ = _associate(iou.reshape(-1), self.iou_threshold, *bounds)
         else:
-            tracks = matched = _NONE
-            unmatched = np.arange(detections)
+            tracks, matched, unmatched = _NONE, _NONE, np.arange(len(boxes))
         if len(tracks):
-            columns = self._table.take(tracks, axis=1)
-            self.kalman.block_update(columns, z.take(matched, axis=1))
-            streak = columns[_STREAK]
-            streak *= columns[_LAST] == frame - 1  # the reference resets hit_streak after a frame without match
-            streak += 1
-            columns[_LAST] = frame
-            self._table[:, tracks] = columns
+            columns = _match(table, tracks, z.take(matched, axis=1), frame, self.kalman)
         if len(unmatched):
-            self._start(z.take(unmatched, axis=1), frame)
-        # the reported tracks: matched ones (in id order) with a long enough streak; new ones only when every
-        # matched or new track is reported (their streak is 0)
-        if frame <= self.min_hits or self.min_hits == 0:
-            if len(unmatched):
-                states = self._table[:4, count : self._count]
-                ids = self._table[_ID, count : self._count]
-                if len(tracks):
-                    states = np.concatenate([columns[:4], states], axis=1)
-                    ids = np.concatenate([columns[_ID], ids])
-                rows = np.concatenate([matched, unmatched]) if len(tracks) else unmatched
+            ids = np.arange(self._next_id, self._next_id + len(unmatched))
+            self._next_id += len(unmatched)
+            new = _new_tracks(self._template, z.take(unmatched, axis=1), ids, frame)
+            table = np.concatenate([table, new], axis=1)
+        self._table = _delete_stale(table, frame - self.max_age)
+        if frame <= self.min_hits or self.min_hits == 0:  # every matched or new track is reported
+            if not len(unmatched):
+                reported, rows = columns, matched
+            elif len(tracks):
+                reported, rows = np.concatenate([columns, new], axis=1), np.concatenate([matched, unmatched])
             else:
-                states, ids, rows = columns[:4], columns[_ID], matched
+                reported, rows = new, unmatched
         elif len(tracks):
-            states, ids, rows = columns[:4], columns[_ID], matched
-            reported = streak >= self.min_hits
-            if np.count_nonzero(reported) < len(reported):
-                reported = reported.nonzero()[0]
-                states, ids, rows = states.take(reported, axis=1), ids.take(reported), rows.take(reported)
+            reported, rows = _streak_reached(columns, matched, self.min_hits)
         else:
-            self._delete_stale(frame)
             return _no_tracks()
-        out = Tracks(
-            ids=ids.astype(np.int64),
-            boxes=_boxes(states),
+        return Tracks(
+            ids=reported[_ID].astype(np.int64),
+            boxes=_boxes(reported),
             detection_index=rows,
             scores=scores.take(rows),
             classes=classes.take(rows),
         )
-        self._delete_stale(frame)
-        return out
 
-    def _predict(self) -> tuple[np.ndarray, np.ndarray]:
-        """Predict every track in place and drop those whose box is not finite; their boxes as coordinate planes
-        (4, T, 1) x1, y1, x2, y2 and their areas (T, 1)."""
-        table = self._table[:, : self._count]
-        area_rate = table[6]
-        stopped = np.less_equal(area_rate + table[2], 0.0)
-        if np.count_nonzero(stopped):
-            np.multiply(area_rate, 0.0, out=area_rate, where=stopped)  # would make the area non-positive
-        self.kalman.block_predict(table)
-        predicted = np.empty((4, self._count, 1))
-        _box_planes(table, predicted[:, :, 0])
-        sides = predicted[2:] - predicted[:2]
-        areas = sides[0] * sides[1]
-        if not math.isfinite(np.vdot(areas, areas)):  # a non-finite corner makes the area NaN or infinite
-            finite = np.isfinite(predicted).all(axis=(0, 2))
-            if not finite.all():
-                self._keep(finite)
-                predicted, areas = predicted[:, finite], areas[finite]
-        return predicted, areas
+    def track_sequences(self, sequences: Sequence[Sequence[Detections]]) -> list[tuple[np.ndarray, Tracks]]:
+        """Track several independent sequences at once; ``sequences[k][f - 1]`` is frame ``f`` of sequence ``k``.
 
-    def _associate(
-        self, corners: np.ndarray, detection_areas: np.ndarray, predicted: np.ndarray, areas: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(matched tracks (ascending), their detections, unmatched detections)`` as ``sort_associate`` (whose
-        order of unmatched detections decides the new ids). ``corners`` (4, 1, N) and ``predicted`` (4, T, 1) are
-        coordinate planes x1, y1, x2, y2; the IoU matrix is (T, N), so the pairs of the one-to-one case come out
-        sorted by track; the Hungarian algorithm sees the reference's (N, T) matrix."""
-        low = np.maximum(predicted[:2], corners[:2])
-        sides = np.minimum(predicted[2:], corners[2:])
-        sides -= low
-        np.maximum(sides, 0.0, out=sides)
-        iou = sides[0] * sides[1]  # intersection
-        union = areas + detection_areas
-        union -= iou
-        iou /= union
-        tracks, detections = np.greater(iou, self.iou_threshold).nonzero()
-        pairs = len(tracks)
-        if pairs and len(set(tracks.tolist())) == pairs and len(set(detections.tolist())) == pairs:
-            # one-to-one above the threshold: the reference takes these pairs as they are
-            if pairs == iou.shape[1]:
-                return tracks, detections, _NONE
-            free = np.ones(iou.shape[1], bool)
-            free[detections] = False
-            return tracks, detections, free.nonzero()[0]
-        detections, tracks = linear_sum_assignment(-iou.T)
-        keep = ~(iou[tracks, detections] < self.iou_threshold)  # a NaN IoU is kept, as in the reference
-        free = np.ones(iou.shape[1], bool)
-        free[detections] = False
-        unmatched = free.nonzero()[0]
-        if not keep.all():
-            unmatched = np.concatenate([unmatched, detections[~keep]])
-            tracks, detections = tracks[keep], detections[keep]
-        order = tracks.argsort()
-        return tracks.take(order), detections.take(order), unmatched
+        Gives what a fresh tracker with these parameters gives with ``update`` over each sequence: per sequence,
+        ``(frames, tracks)``, all its reported tracks (ids from 1 in each sequence), frame by frame and by id
+        within a frame, and the frame (from 1) of each. The tracker's own state is neither used nor changed.
 
-    def _start(self, z: np.ndarray, frame: int) -> None:
-        """New tracks from measurements ``z`` (4, U), ids in column order."""
-        new = z.shape[1]
-        begin, end = self._count, self._count + new
-        if end > self._table.shape[1]:
-            table = np.empty((_ROWS, 2 * end))
-            table[:, :begin] = self._table[:, :begin]
-            self._table = table
-        columns = self._table[:, begin:end]
-        columns[:4] = z
-        self._new_columns[-1] = frame
-        columns[4 : _LAST + 1] = self._new_columns
-        columns[_ID] = np.arange(self._next_id, self._next_id + new)
-        self._next_id += new
-        self._count = end
+        The sequences advance in lockstep, frame ``f`` of all of them in one step, with all their tracks in one
+        table (grouped by sequence): prediction, filter update, creation, deletion and reporting cost the same
+        numpy calls for ten sequences as for one. The IoU is computed for the pairs of a track and a detection of
+        the same sequence, all sequences in the same calls; only the association (its one-to-one test and, when
+        the reference runs it, the Hungarian algorithm) goes sequence by sequence.
+        """
+        steps = _StepMajorDetections(sequences)
+        count, threshold, kalman = len(sequences), self.iou_threshold, self.kalman
+        table = np.zeros((_ROWS, 0))
+        next_ids = [1] * count
+        edges = np.arange(count + 1) - 0.5  # between the sequence indices: searched for the sequences' tracks
+        reports: list[np.ndarray] = []  # reported columns, step by step
+        report_rows: list[np.ndarray] = []  # their detections, indices in their step
+        report_frames: list[int] = []  # the frame of each report
+        with np.errstate(divide="ignore", invalid="ignore"):  # degenerate boxes give NaN/inf; see _predict
+            for frame, (first, bounds) in enumerate(steps.bounds(), start=1):
+                if table.shape[1]:
+                    table, predicted = _predict(table, kalman)
+                detections, end = bounds[-1], first + bounds[-1]
+                if detections == 0:
+                    table = _delete_stale(table, frame - self.max_age)
+                    continue
+                z = steps.z[:, first:end]
+                if table.shape[1]:
+                    # the IoU of each track with each detection of its sequence, block after block
+                    sequence = table[_SEQUENCE]
+                    pairs = np.equal(sequence[:, None], steps.sequence_values[first:end]).reshape(-1).nonzero()[0]
+                    pairs = np.divmod(pairs, detections)
+                    track_boxes = predicted.take(pairs[0], axis=1)
+                    detection_boxes = steps.boxes[:, first:end].take(pairs[1], axis=1)
+                    iou = _iou(track_boxes[:4], track_boxes[4], detection_boxes[:4], detection_boxes[4])
+                    track_bounds = sequence.searchsorted(edges)
+                    tracks, matched, unmatched, new_counts = _associate(iou, threshold, track_bounds, bounds, pairs)
+                else:
+                    tracks, matched, unmatched = _NONE, _NONE, np.arange(detections)
+                    new_counts = [bounds[k + 1] - bounds[k] for k in range(count)]
+                if len(tracks):
+                    columns = _match(table, tracks, z.take(matched, axis=1), frame, kalman)
+                if len(unmatched):
+                    ids, new_sequence = [], []
+                    for k, new_count in enumerate(new_counts):
+                        if new_count:
+                            ids += range(next_ids[k], next_ids[k] + new_count)
+                            new_sequence += [k] * new_count
+                            next_ids[k] += new_count
+                    new = _new_tracks(self._template, z.take(unmatched, axis=1), ids, frame, new_sequence)
+                    table = np.concatenate([table, new], axis=1)
+                    table = table.take(table[_SEQUENCE].argsort(kind="stable"), axis=1)  # grouped by sequence
+                table = _delete_stale(table, frame - self.max_age)
+                # the reports are filtered by hit streak at the end, all steps at once; new tracks (streak 0) are
+                # reported when every matched or new track is
+                if len(tracks):
+                    reports.append(columns)
+                    report_rows.append(matched)
+                if len(unmatched) and (frame <= self.min_hits or self.min_hits == 0):
+                    reports.append(new)
+                    report_rows.append(unmatched)
+                report_frames += [frame] * (len(reports) - len(report_frames))
+        return steps.split(reports, report_rows, report_frames, self.min_hits)
 
-    def _delete_stale(self, frame: int) -> None:
-        """Delete the tracks unmatched for more than ``max_age`` frames."""
-        stale = np.less(self._table[_LAST, : self._count], frame - self.max_age)
-        if np.count_nonzero(stale):
-            self._keep(~stale)
 
-    def _keep(self, mask: np.ndarray) -> None:
-        kept = self._table[:, : self._count].compress(mask, axis=1)
-        self._count = kept.shape[1]
-        self._table[:, : self._count] = kept
+class _StepMajorDetections:
+    """The detections of several sequences, frame by frame, then sequence by sequence (in each frame of a sequence
+    in their order): ``boxes`` (5, D) rows x1, y1, x2, y2, area; measurements ``z`` (4, D); ``scores``,
+    ``classes``; ``sequence`` (and as float64, ``sequence_values``); ``index`` in their frame's Detections."""
+
+    def __init__(self, sequences: Sequence[Sequence[Detections]]) -> None:
+        count = len(sequences)
+        self.num_frames = max((len(frames) for frames in sequences), default=0)
+        counts = np.zeros((count, self.num_frames), np.int64)
+        boxes, scores, classes = [np.zeros((0, 4))], [np.zeros(0)], [_NONE]
+        for k, frames in enumerate(sequences):
+            frame_boxes = [detections.boxes for detections in frames]
+            frame_scores = [detections.scores for detections in frames]
+            frame_classes = [detections.classes for detections in frames]
+            sizes = list(map(len, frame_boxes))
+            if list(map(len, frame_scores)) != sizes or list(map(len, frame_classes)) != sizes:
+                raise ValueError(f"sequence {k}: a Detections has not one score and one class per box")
+            counts[k, : len(frames)] = sizes
+            boxes += frame_boxes
+            scores += frame_scores
+            classes += frame_classes
+        try:
+            boxes = np.concatenate(boxes, dtype=np.float64)
+        except ValueError:  # boxes not shaped (N, 4)
+            boxes = np.concatenate([np.asarray(frame, dtype=np.float64).reshape(-1, 4) for frame in boxes])
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValueError(f"boxes must be shaped (N, 4), got {boxes.shape[1:]} per box")
+        # the detections are concatenated sequence by sequence, frame by frame; put them frame by frame, sequence
+        # by sequence (each (frame, sequence) block keeps its order)
+        block = np.arange(counts.size).reshape(self.num_frames, count).T.reshape(-1)  # step-major index
+        order = block.repeat(counts.reshape(-1)).argsort(kind="stable")
+        sizes = counts.T.reshape(-1)
+        self._count = count
+        self._offsets = np.concatenate([[0], sizes.cumsum()]).tolist()
+        self.boxes = np.empty((5, len(order)))  # x1, y1, x2, y2, area
+        self.boxes[:4] = boxes.take(order, axis=0).T
+        self.z = _measurements(self.boxes[:4])
+        self.boxes[4] = self.z[2]
+        self.scores = np.concatenate(scores, dtype=np.float64).take(order)
+        self.classes = np.concatenate(classes, dtype=np.int64).take(order)
+        self.sequence = np.tile(np.arange(count), self.num_frames).repeat(sizes)
+        self.sequence_values = self.sequence.astype(np.float64)
+        self.index = np.arange(len(order)) - np.repeat(self._offsets[:-1], sizes)
+
+    def bounds(self) -> list[tuple[int, list[int]]]:
+        """For each frame, ``(first, bounds)``: its detections are ``first + i`` for ``i`` in ``range(bounds[-1])``,
+        those of sequence ``k`` for ``i`` in ``range(bounds[k], bounds[k + 1])``."""
+        offsets, count = self._offsets, self._count
+        return [
+            (offsets[start], [offset - offsets[start] for offset in offsets[start : start + count + 1]])
+            for start in range(0, self.num_frames * count, max(count, 1))
+        ]
+
+    def split(
+        self, reports: list[np.ndarray], rows: list[np.ndarray], frames: list[int], min_hits: int
+    ) -> list[tuple[np.ndarray, Tracks]]:
+        """Per sequence, ``(frames, Tracks)`` of the reported tracks: from the columns of the matched or new tracks
+        of each report, their detections (indices in their frame, all sequences together) and the frame of each
+        report, those with a hit streak of at least ``min_hits`` or in the first ``min_hits`` frames."""
+        if not reports:
+            return [(np.zeros(0, np.int64), _no_tracks()) for _ in range(self._count)]
+        frame = np.repeat(frames, [len(report_rows) for report_rows in rows])
+        reported = np.concatenate([report[_STREAK] for report in reports]) >= min_hits
+        reported |= frame <= min_hits
+        detections = np.concatenate(rows) + np.asarray(self._offsets).take((frame - 1) * self._count)
+        # a report lists its tracks by sequence, then id
+        order = reported.nonzero()[0]
+        order = order.take(self.sequence.take(detections.take(order)).argsort(kind="stable"))
+        states = np.concatenate([report[:4] for report in reports], axis=1).take(order, axis=1)
+        ids = np.concatenate([report[_ID] for report in reports]).take(order).astype(np.int64)
+        detections, frame = detections.take(order), frame.take(order)
+        boxes = _boxes(states)
+        bounds = self.sequence.take(detections).searchsorted(np.arange(self._count + 1) - 0.5).tolist()
+        return [
+            (
+                frame[begin:end],
+                Tracks(
+                    ids=ids[begin:end],
+                    boxes=boxes[begin:end],
+                    detection_index=self.index.take(detections[begin:end]),
+                    scores=self.scores.take(detections[begin:end]),
+                    classes=self.classes.take(detections[begin:end]),
+                ),
+            )
+            for begin, end in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
 
 
 _NONE = np.zeros(0, np.int64)
@@ -271,10 +330,21 @@ def _no_tracks() -> Tracks:
     )
 
 
+def _measurements(corners: np.ndarray) -> np.ndarray:
+    """Coordinate planes (4, N) x1, y1, x2, y2 -> measurements (4, N) ``u, v, s, r`` (as the reference)."""
+    sizes = corners[2:] - corners[:2]
+    z = np.empty((4, corners.shape[1]))
+    np.multiply(sizes, 0.5, out=z[:2])
+    z[:2] += corners[:2]
+    np.multiply(sizes[0], sizes[1], out=z[2])
+    np.divide(sizes[0], sizes[1], out=z[3])
+    return z
+
+
 def _box_planes(states: np.ndarray, out: np.ndarray) -> None:
-    """Rows starting ``u, v, s, r`` (one column per track) -> ``out`` (4, T) rows x1, y1, x2, y2, as the
-    reference (``w = sqrt(s r)``, ``h = s / w``)."""
-    half = out[2:]
+    """Rows starting ``u, v, s, r`` (one column per track) -> ``out`` (4+, T) rows x1, y1, x2, y2, as the
+    reference: ``w = sqrt(s r)``, ``h = s / w``, ``x1 = u - w / 2`` ..."""
+    half = out[2:4]
     np.multiply(states[2], states[3], out=half[0])
     np.sqrt(half[0], out=half[0])
     np.divide(states[2], half[0], out=half[1])
@@ -285,6 +355,169 @@ def _box_planes(states: np.ndarray, out: np.ndarray) -> None:
 
 def _boxes(states: np.ndarray) -> np.ndarray:
     """Rows starting ``u, v, s, r`` (one column per track) -> boxes (T, 4) x1, y1, x2, y2."""
-    boxes = np.empty((states.shape[1], 4))
-    _box_planes(states, boxes.T)
-    return boxes
+    planes = np.empty((4, states.shape[1]))
+    _box_planes(states, planes)
+    return np.ascontiguousarray(planes.T)
+
+
+def _predict(table: np.ndarray, kalman: SortKalmanFilter) -> tuple[np.ndarray, np.ndarray]:
+    """Predict every track of ``table`` in place; ``(table without the tracks whose predicted box is not finite,
+    their predicted boxes (5, T): rows x1, y1, x2, y2, area)``."""
+    area_rate = table[6]
+    stopped = np.less_equal(area_rate + table[2], 0.0)
+    if np.count_nonzero(stopped):
+        np.multiply(area_rate, 0.0, out=area_rate, where=stopped)  # it would make the area non-positive
+    kalman.block_predict(table)
+    predicted = np.empty((5, table.shape[1]))
+    _box_planes(table, predicted)
+    sides = predicted[2:4] - predicted[:2]
+    areas = np.multiply(sides[0], sides[1], out=predicted[4])
+    if not math.isfinite(np.dot(areas, areas)):  # a non-finite corner makes the area NaN or infinite
+        finite = np.isfinite(predicted).all(axis=0)
+        table, predicted = table.compress(finite, axis=1), predicted.compress(finite, axis=1)
+    return table, predicted
+
+
+def _iou(
+    track_corners: np.ndarray, track_areas: np.ndarray, corners: np.ndarray, detection_areas: np.ndarray
+) -> np.ndarray:
+    """IoU of track boxes and detection boxes, given as coordinate planes (4, ...) x1, y1, x2, y2 and areas (...)
+    that broadcast together (all pairs: (4, T, 1) and (4, 1, N); chosen pairs: (4, P) and (4, P)); the
+    reference's formula and order of operations.
+
+    Up to a few thousand pairs the x and y planes are processed together (fewer numpy calls); beyond, one after
+    the other: the stacked temporaries were several times slower with 40,000 pairs (fresh large allocations)."""
+    if np.broadcast(track_areas, detection_areas).size <= 4096:
+        low = np.maximum(track_corners[:2], corners[:2])
+        sides = np.minimum(track_corners[2:], corners[2:])
+        sides -= low
+        np.maximum(sides, 0.0, out=sides)
+        iou = sides[0] * sides[1]  # the intersections
+    else:
+        iou = np.minimum(track_corners[2], corners[2])
+        iou -= np.maximum(track_corners[0], corners[0])
+        np.maximum(iou, 0.0, out=iou)
+        height = np.minimum(track_corners[3], corners[3])
+        height -= np.maximum(track_corners[1], corners[1])
+        np.maximum(height, 0.0, out=height)
+        iou *= height
+    union = track_areas + detection_areas
+    union -= iou
+    iou /= union
+    return iou
+
+
+def _associate(
+    iou: np.ndarray,
+    threshold: float,
+    track_bounds: np.ndarray,
+    detection_bounds: list[int],
+    pairs: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """SORT's association (as ``association.sort_associate``), sequence by sequence.
+
+    Sequence ``k`` has the tracks ``track_bounds[k]`` to ``track_bounds[k + 1]`` and the detections
+    ``detection_bounds[k]`` to ``detection_bounds[k + 1]``. ``iou`` (flat) holds the IoU of each track with each
+    detection of its sequence, sequence after sequence, as row-major (tracks, detections) blocks, and ``pairs``
+    the track and the detection of each entry (by default, one sequence: all pairs). If a sequence's pairs above
+    the threshold are one to one (at least one pair), they are its matches; otherwise the Hungarian algorithm
+    runs on the sequence's reference (N, T) cost matrix ``-iou'``, and the assigned pairs below the threshold
+    are dropped (a NaN IoU is kept). With a few pairs per sequence, Python lists are cheaper than numpy calls.
+
+    Returns ``(tracks, detections, unmatched, new_counts)``: the matched tracks in ascending order and their
+    detections; the unmatched detections, sequence by sequence in the reference's order (never assigned
+    ascending, then those of dropped pairs ascending; this order decides the new ids); their number per sequence.
+    """
+    above = np.greater(iou, threshold).nonzero()[0]  # by track, so sequence by sequence
+    if pairs is None:
+        above_tracks, above_detections = np.divmod(above, detection_bounds[1])
+    else:
+        above_tracks, above_detections = pairs[0].take(above), pairs[1].take(above)
+    above_bounds = above_tracks.searchsorted(track_bounds).tolist()
+    above_tracks, above_detections = above_tracks.tolist(), above_detections.tolist()
+    track_bounds = track_bounds.tolist()
+    negated = None
+    tracks: list[int] = []
+    detections: list[int] = []
+    unmatched: list[int] = []
+    new_counts: list[int] = []
+    block_start = 0
+    for k in range(len(track_bounds) - 1):
+        first_detection, end_detection = detection_bounds[k], detection_bounds[k + 1]
+        first_track, end_track = track_bounds[k], track_bounds[k + 1]
+        if first_detection == end_detection or first_track == end_track:
+            unmatched += range(first_detection, end_detection)
+            new_counts.append(end_detection - first_detection)
+            continue
+        begin, end = above_bounds[k], above_bounds[k + 1]
+        sequence_tracks, sequence_detections = above_tracks[begin:end], above_detections[begin:end]
+        used = set(sequence_detections)
+        dropped = []
+        block_end = block_start + (end_track - first_track) * (end_detection - first_detection)
+        if begin < end and len(set(sequence_tracks)) == end - begin and len(used) == end - begin:
+            tracks += sequence_tracks  # the pairs above the threshold are one to one
+            detections += sequence_detections
+        else:
+            if negated is None:
+                negated = np.negative(iou)
+            block = negated[block_start:block_end].reshape(end_track - first_track, end_detection - first_detection)
+            rows, columns = linear_sum_assignment(block.T)
+            below = np.greater(block[columns, rows], -threshold).tolist()  # IoU below the threshold; NaN kept
+            rows, kept = rows.tolist(), []
+            for row, column, low in zip(rows, columns.tolist(), below, strict=True):
+                if low:
+                    dropped.append(first_detection + row)
+                else:
+                    kept.append((first_track + column, first_detection + row))
+            kept.sort()
+            tracks += [track for track, _ in kept]
+            detections += [detection for _, detection in kept]
+            used = {first_detection + row for row in rows}
+        block_start = block_end
+        before = len(unmatched)
+        unmatched += [detection for detection in range(first_detection, end_detection) if detection not in used]
+        unmatched += dropped
+        new_counts.append(len(unmatched) - before)
+    return np.array(tracks, np.int64), np.array(detections, np.int64), np.array(unmatched, np.int64), new_counts
+
+
+def _match(table: np.ndarray, tracks: np.ndarray, z: np.ndarray, frame: int, kalman: SortKalmanFilter) -> np.ndarray:
+    """Update ``tracks`` (columns of ``table``) with measurements ``z`` (4, M) in ``frame``; their new columns."""
+    columns = table.take(tracks, axis=1)
+    kalman.block_update(columns, z)
+    streak = columns[_STREAK]
+    streak *= np.equal(columns[_LAST], frame - 1)  # the reference resets hit_streak after a frame without match
+    streak += 1.0
+    columns[_LAST] = frame
+    table[:, tracks] = columns
+    return columns
+
+
+def _streak_reached(columns: np.ndarray, detections: np.ndarray, min_hits: int) -> tuple[np.ndarray, np.ndarray]:
+    """The matched ``columns`` (and their ``detections``) whose hit streak is at least ``min_hits``."""
+    reached = np.greater_equal(columns[_STREAK], min_hits)
+    if np.count_nonzero(reached) == len(reached):
+        return columns, detections
+    reached = reached.nonzero()[0]
+    return columns.take(reached, axis=1), detections.take(reached)
+
+
+def _new_tracks(
+    template: np.ndarray, z: np.ndarray, ids: Sequence[int], frame: int, sequence: Sequence[int] | None = None
+) -> np.ndarray:
+    """Columns of new tracks created in ``frame`` from measurements ``z`` (4, U) with ``ids``."""
+    new = template.repeat(z.shape[1], axis=1)
+    new[:4] = z
+    new[_ID] = ids
+    new[_LAST] = frame
+    if sequence is not None:
+        new[_SEQUENCE] = sequence
+    return new
+
+
+def _delete_stale(table: np.ndarray, oldest: int) -> np.ndarray:
+    """``table`` without the tracks whose last match is before frame ``oldest``."""
+    stale = np.less(table[_LAST], oldest)
+    if np.count_nonzero(stale):
+        return table.compress(~stale, axis=1)
+    return table
