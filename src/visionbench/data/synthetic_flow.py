@@ -8,8 +8,10 @@ Scene model (all coordinates are continuous pixel coordinates, pixel ``(x, y)`` 
 
 - layer 0 is an infinite textured background, layers ``1..n`` (``n`` uniform in ``min_shapes..max_shapes``)
   are textured convex shapes (ellipses and polygons with 3 to 6 corners) painted over it in that order;
-- each layer ``L`` has a texture ``T_L`` (its colour plus a sum of three low-frequency sinusoids of random
-  direction, wavelength >= 10 px: smooth, so bilinear warping reproduces it), a shape ``M_L`` and a motion
+- each layer ``L`` has a texture ``T_L`` (its colour plus a sum of eight low-frequency sinusoids whose directions
+  are spread over the half circle, so the texture varies in every direction and the flow is observable inside
+  regions (three sinusoids of random direction gave stripe-like textures with an aperture problem over much of
+  the frame); wavelength >= 10 px: smooth, so bilinear warping reproduces it), a shape ``M_L`` and a motion
   ``W_L(x) = s R(theta) (x - c) + c + t`` about its centre ``c`` (the image centre for the background): ``t``
   uniform in ``[-max_translation, max_translation]^2`` pixels, ``theta`` uniform in ``+-max_rotation``
   degrees, ``log2 s`` uniform in ``+-max_log2_scale``;
@@ -46,7 +48,7 @@ __all__ = ["SyntheticFlowDataModule", "SyntheticFlowDataset", "generate_flow_sam
 
 _SPLITS = {"train": 0, "val": 1, "test": 2}
 MIN_IMAGE_SIZE = 16
-_N_WAVES = 3
+_N_WAVES = 8
 _RANK_STRIDE = 1_000_003
 
 
@@ -116,7 +118,7 @@ def generate_flow_sample(
     max_translation: float = 8.0,
     max_rotation: float = 5.0,
     max_log2_scale: float = 0.1,
-    texture_amplitude: float = 0.12,
+    texture_amplitude: float = 0.08,
     min_contrast: float = 0.3,
     noise_std: float = 0.0,
     return_layers: bool = False,
@@ -129,7 +131,7 @@ def generate_flow_sample(
 
     ``min_radius``/``max_radius`` are fractions of ``image_size``; ``max_translation`` is in pixels,
     ``max_rotation`` in degrees, ``max_log2_scale`` bounds ``|log2|`` of each layer's scale change;
-    ``texture_amplitude`` is the amplitude of each of the three sinusoids of a texture; ``min_contrast`` the
+    ``texture_amplitude`` is the amplitude of each of the eight sinusoids of a texture; ``min_contrast`` the
     least RGB distance ([0, 1] scale) between a layer's base colour and those of the layers drawn before it.
     """
     s = int(image_size)
@@ -157,7 +159,8 @@ def generate_flow_sample(
         colours.append(_contrasting_colour(rng, colours, min_contrast))
     base = np.stack(colours)
     wavelength = rng.uniform(10.0, 28.0, (n_layers, _N_WAVES)) * max(1.0, s / 64.0)
-    direction = rng.uniform(0, 2 * math.pi, (n_layers, _N_WAVES))
+    # directions spread over the half circle (jittered), so that every texture varies in 2-D (no aperture problem)
+    direction = (np.arange(_N_WAVES) + rng.uniform(0, 1, (n_layers, _N_WAVES))) * (math.pi / _N_WAVES)
     omega = (2 * math.pi / wavelength)[..., None] * np.stack([np.cos(direction), np.sin(direction)], -1)
     phase = rng.uniform(0, 2 * math.pi, (n_layers, _N_WAVES))
     tint = rng.uniform(-1.0, 1.0, (n_layers, _N_WAVES, 3))
@@ -255,7 +258,7 @@ class SyntheticFlowDataset(Dataset):
         max_translation: float = 8.0,
         max_rotation: float = 5.0,
         max_log2_scale: float = 0.1,
-        texture_amplitude: float = 0.12,
+        texture_amplitude: float = 0.08,
         min_contrast: float = 0.3,
         noise_std: float = 0.0,
         transform: FlowAugmentation | None = None,
@@ -347,7 +350,7 @@ class SyntheticFlowDataModule(pl.LightningDataModule):
         max_translation: float = 8.0,
         max_rotation: float = 5.0,
         max_log2_scale: float = 0.1,
-        texture_amplitude: float = 0.12,
+        texture_amplitude: float = 0.08,
         min_contrast: float = 0.3,
         noise_std: float = 0.0,
         train_transform: FlowAugmentation | None = None,
