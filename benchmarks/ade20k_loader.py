@@ -34,7 +34,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from visionbench.data.ade20k import ADE20KDataset, seed_worker_pipeline
+from visionbench.data.ade20k import ADE20KDataset
+from visionbench.data.loaders import seed_worker_pipeline
 from visionbench.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,

@@ -18,10 +18,10 @@ from visionbench.data.ade20k import (
     ADE20KDataModule,
     ADE20KDataset,
     read_ade20k_mask,
-    seed_worker_pipeline,
 )
 from visionbench.data.ade20k_classes import CLASS_NAMES, PALETTE, make_palette
 from visionbench.data.errors import DatasetFormatError, DatasetLayoutError
+from visionbench.data.loaders import seed_worker_pipeline
 from visionbench.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,

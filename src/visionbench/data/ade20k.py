@@ -34,10 +34,11 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset, get_worker_info
+from torch.utils.data import DataLoader, Dataset
 
 from visionbench.data.ade20k_classes import CLASS_NAMES, PALETTE
 from visionbench.data.errors import DatasetFormatError, DatasetLayoutError
+from visionbench.data.loaders import rank_seed, split_loader
 from visionbench.data.transforms.segmentation import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -55,7 +56,6 @@ __all__ = [
     "read_ade20k_raw_mask",
     "read_rgb_image",
     "reduce_zero_label_map",
-    "seed_worker_pipeline",
 ]
 
 IGNORE_INDEX = 255
@@ -188,30 +188,6 @@ def read_rgb_image(path: str | os.PathLike) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-_RANK_STRIDE = 1_000_003  # a prime: ranks get seeds far apart from each other's workers
-
-
-def _distributed_rank() -> int:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank()
-    return 0
-
-
-def seed_worker_pipeline(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: reseed the worker's copy of the dataset's pipeline from the worker's
-    torch seed (distinct per worker and per DataLoader iterator, derived from the loader's generator) and the
-    distributed rank, so that workers (and DDP processes) do not repeat each other's augmentations."""
-    info = get_worker_info()
-    if info is None:
-        return
-    seed = info.seed + _RANK_STRIDE * _distributed_rank()
-    dataset = info.dataset
-    while not hasattr(dataset, "reseed") and hasattr(dataset, "dataset"):  # Subset and similar wrappers
-        dataset = dataset.dataset
-    if hasattr(dataset, "reseed"):
-        dataset.reseed(seed % 2**32)
-
-
 class ADE20KDataset(Dataset):
     """One split of ADEChallengeData2016: ``{"image": float32 3,H,W normalised, "mask": int64 H,W}``.
 
@@ -228,7 +204,8 @@ class ADE20KDataset(Dataset):
         mean, std: normalisation ([0, 1] scale) for transforms that return uint8 images.
 
     The file list is built (and the layout checked) at construction; every file's content is checked when it
-    is read. ``reseed(seed)`` reseeds an albumentations pipeline (used by :func:`seed_worker_pipeline`).
+    is read. ``reseed(seed)`` reseeds an albumentations pipeline (used by
+    :func:`~visionbench.data.loaders.seed_worker_pipeline`).
     """
 
     def __init__(
@@ -421,14 +398,11 @@ class ADE20KDataModule(pl.LightningDataModule):
     def _loader(self, dataset: ADE20KDataset | None, name: str, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"the {name} split is not built: call setup() first")
-        from visionbench.data.loaders import split_loader
-
         return split_loader(self, dataset, train)
 
     def train_dataloader(self) -> DataLoader:
         # In-process augmentation stream (num_workers=0): one per DDP rank; workers reseed themselves.
-        rank = self.trainer.global_rank if self.trainer is not None else 0
-        reseed_pipeline(self.train_transform, self.seed + _RANK_STRIDE * rank)
+        reseed_pipeline(self.train_transform, rank_seed(self.seed, self.trainer))
         return self._loader(self.train_set, "train", train=True)
 
     def val_dataloader(self) -> DataLoader:

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from visionbench.data.errors import DatasetFormatError, DatasetLayoutError
 from visionbench.data.flow_io import read_binary_mask_png, read_flo, read_kitti_flow, read_rgb_image
-from visionbench.data.loaders import split_loader
+from visionbench.data.loaders import rank_seed, split_loader
 from visionbench.data.transforms.flow import flow_sample_to_tensors
 
 __all__ = [
@@ -59,7 +59,6 @@ log = logging.getLogger(__name__)
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 """Split files shipped with the package (see ``splits/README.md``)."""
 _SPLITS = ("train", "val", "all")
-_RANK_STRIDE = 1_000_003
 Transform = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 CHAIRS_LAYOUT = """expected the released FlyingChairs layout:
@@ -252,8 +251,7 @@ class FlowDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         if self.train_transform is not None and hasattr(self.train_transform, "reseed"):
-            rank = self.trainer.global_rank if self.trainer is not None else 0
-            self.train_transform.reseed(self.seed + _RANK_STRIDE * rank)  # in-process stream (num_workers=0)
+            self.train_transform.reseed(rank_seed(self.seed, self.trainer))  # in-process stream (num_workers=0)
         return self._loader(self.train_set, "train", train=True)
 
     def val_dataloader(self) -> DataLoader:

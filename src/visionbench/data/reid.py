@@ -34,7 +34,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from visionbench.data.ade20k import seed_worker_pipeline
+from visionbench.data.loaders import seed_worker_pipeline
 from visionbench.models.tracking.appearance import crops_to_tensor, cut_crops
 
 log = logging.getLogger(__name__)

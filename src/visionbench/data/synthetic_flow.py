@@ -41,7 +41,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from visionbench.data.ade20k import seed_worker_pipeline
+from visionbench.data.loaders import rank_seed, seed_worker_pipeline
 from visionbench.data.transforms.flow import FlowAugmentation, flow_sample_to_tensors
 
 __all__ = ["SyntheticFlowDataModule", "SyntheticFlowDataset", "generate_flow_sample"]
@@ -49,7 +49,6 @@ __all__ = ["SyntheticFlowDataModule", "SyntheticFlowDataset", "generate_flow_sam
 _SPLITS = {"train": 0, "val": 1, "test": 2}
 MIN_IMAGE_SIZE = 16
 _N_WAVES = 8
-_RANK_STRIDE = 1_000_003
 
 
 def _contrasting_colour(rng: np.random.Generator, others: list[np.ndarray], min_dist: float) -> np.ndarray:
@@ -414,8 +413,7 @@ class SyntheticFlowDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         if self.train_transform is not None:  # in-process stream (num_workers=0), one per DDP rank
-            rank = self.trainer.global_rank if self.trainer is not None else 0
-            self.train_transform.reseed(self.seed + _RANK_STRIDE * rank)
+            self.train_transform.reseed(rank_seed(self.seed, self.trainer))
         return self._loader(self.train_set, "train", train=True)
 
     def val_dataloader(self) -> DataLoader:

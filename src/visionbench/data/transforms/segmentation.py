@@ -358,7 +358,7 @@ def reseed_pipeline(pipeline: A.BaseCompose, seed: int) -> A.BaseCompose:
 
     Prefer this to ``A.Compose(seed=...)``: albumentations 2.0 then seeds every transform with the *same*
     seed, so e.g. the flip coin and the first photometric coin are the same number. DataLoader workers must
-    call it with a per-worker seed (see :func:`visionbench.data.ade20k.seed_worker_pipeline`), or every worker
+    call it with a per-worker seed (see :func:`visionbench.data.loaders.seed_worker_pipeline`), or every worker
     inherits the same random state from the parent process and repeats the same augmentations.
     """
     pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))
