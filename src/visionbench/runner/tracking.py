@@ -38,7 +38,7 @@ def tracking_metrics(results: TrackingResults, split: str) -> dict[str, float]:
     return metrics
 
 
-def _cell(field: str, value: float) -> str:
+def _cell(value: float) -> str:
     return str(int(value)) if isinstance(value, int) else f"{100 * value:.2f}"
 
 
@@ -52,7 +52,7 @@ def sequence_table(results: TrackingResults, title: str) -> Table:
     if results.combined is not None:
         rows[COMBINED] = results.combined
     for name, scores in rows.items():
-        cells = (_cell(field, scores[field]) for field in HEADLINE)
+        cells = (_cell(scores[field]) for field in HEADLINE)
         table.add_row(name, *cells, style="bold" if name == COMBINED else None)
     return table
 

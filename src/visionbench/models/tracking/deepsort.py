@@ -178,7 +178,6 @@ class DeepSORT:
         self.ids = np.zeros(0, dtype=np.int64)
         self.confirmed = np.zeros(0, dtype=bool)
         self.hits = np.zeros(0, dtype=np.int64)
-        self.age = np.zeros(0, dtype=np.int64)
         self.time_since_update = np.zeros(0, dtype=np.int64)
         self._detection = np.zeros(0, dtype=np.int64)
         self._scores = np.zeros(0)
@@ -199,7 +198,6 @@ class DeepSORT:
 
         if self.num_tracks:
             self.mean, self.covariance = self.kalman.predict(self.mean, self.covariance)
-            self.age += 1
             self.time_since_update += 1
             self._detection[:] = -1
         track_rows, detection_cols, unmatched = self._match(boxes, features)
@@ -310,7 +308,6 @@ class DeepSORT:
         self._next_id += count
         self.confirmed = np.concatenate([self.confirmed, np.zeros(count, dtype=bool)])
         self.hits = np.concatenate([self.hits, np.ones(count, dtype=np.int64)])
-        self.age = np.concatenate([self.age, np.ones(count, dtype=np.int64)])
         self.time_since_update = np.concatenate([self.time_since_update, np.zeros(count, dtype=np.int64)])
         self._detection = np.concatenate([self._detection, detection])
         self._scores = np.concatenate([self._scores, scores])
@@ -320,6 +317,6 @@ class DeepSORT:
     def _keep(self, mask: np.ndarray) -> None:
         self.mean, self.covariance = self.mean[mask], self.covariance[mask]
         self.ids, self.confirmed, self.hits = self.ids[mask], self.confirmed[mask], self.hits[mask]
-        self.age, self.time_since_update = self.age[mask], self.time_since_update[mask]
+        self.time_since_update = self.time_since_update[mask]
         self._detection, self._scores, self._classes = self._detection[mask], self._scores[mask], self._classes[mask]
         self.gallery.keep(mask)

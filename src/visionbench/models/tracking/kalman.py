@@ -149,24 +149,6 @@ class SortKalmanFilter:
         return P
 
 
-def boxes_to_sort_measurements(boxes: np.ndarray) -> np.ndarray:
-    """(N, 4) x1, y1, x2, y2 -> SORT measurements (N, 4) ``[u, v, s, r]`` (centre, area, width / height)."""
-    w = boxes[:, 2] - boxes[:, 0]
-    h = boxes[:, 3] - boxes[:, 1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.stack([boxes[:, 0] + w / 2.0, boxes[:, 1] + h / 2.0, w * h, w / h], axis=1)
-
-
-def sort_states_to_boxes(x: np.ndarray) -> np.ndarray:
-    """SORT states (T, >=4) -> boxes (T, 4) x1, y1, x2, y2 with ``w = sqrt(s r)``, ``h = s / w``.
-
-    A negative ``s r`` or a zero area gives NaN coordinates (SORT drops such tracks after predicting)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.sqrt(x[:, 2] * x[:, 3])
-        h = x[:, 2] / w
-    return np.stack([x[:, 0] - w / 2.0, x[:, 1] - h / 2.0, x[:, 0] + w / 2.0, x[:, 1] + h / 2.0], axis=1)
-
-
 class DeepSortKalmanFilter:
     """DeepSORT's constant-velocity box filter (Wojke, Bewley and Paulus 2017), batched.
 

@@ -7,8 +7,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from visionbench.models.tracking.association import iou_planes, sort_associate_blocks
 from visionbench.models.tracking.kalman import SortKalmanFilter
 from visionbench.models.tracking.types import Detections, Tracks
 
@@ -41,7 +41,7 @@ class SORT:
     Reproduces the reference implementation (abewley/sort) output for output: the 7-d constant-velocity filter of
     :class:`~visionbench.models.tracking.kalman.SortKalmanFilter`; before each prediction an area velocity that
     would make the area non-positive is zeroed; tracks whose predicted box has a non-finite coordinate are
-    removed; association as :func:`~visionbench.models.tracking.association.sort_associate`; unmatched detections
+    removed; association as :func:`~visionbench.models.tracking.association.sort_associate_blocks`; unmatched detections
     start new tracks (new ids, in the order of the unmatched list). A track is reported in a frame when it was
     matched (or created) in it and has been matched in ``min_hits`` consecutive frames (``hit_streak``; in the
     first ``min_hits`` frames of a sequence every matched or new track is reported); it is deleted after more
@@ -129,9 +129,9 @@ class SORT:
         corners = np.ascontiguousarray(boxes.T)
         z = _measurements(corners)
         if table.shape[1]:
-            iou = _iou(predicted[:4, :, None], predicted[4, :, None], corners[:, None], z[2])
+            iou = iou_planes(predicted[:4, :, None], predicted[4, :, None], corners[:, None], z[2])
             bounds = np.array([0, table.shape[1]]), [0, len(boxes)]
-            tracks, matched, unmatched, _ = _associate(iou.reshape(-1), self.iou_threshold, *bounds)
+            tracks, matched, unmatched, _ = sort_associate_blocks(iou.reshape(-1), self.iou_threshold, *bounds)
         else:
             tracks, matched, unmatched = _NONE, _NONE, np.arange(len(boxes))
         if len(tracks):
@@ -198,9 +198,10 @@ class SORT:
                     pairs = np.divmod(pairs, detections)
                     track_boxes = predicted.take(pairs[0], axis=1)
                     detection_boxes = steps.boxes[:, first:end].take(pairs[1], axis=1)
-                    iou = _iou(track_boxes[:4], track_boxes[4], detection_boxes[:4], detection_boxes[4])
+                    iou = iou_planes(track_boxes[:4], track_boxes[4], detection_boxes[:4], detection_boxes[4])
                     track_bounds = sequence.searchsorted(edges)
-                    tracks, matched, unmatched, new_counts = _associate(iou, threshold, track_bounds, bounds, pairs)
+                    association = sort_associate_blocks(iou, threshold, track_bounds, bounds, pairs)
+                    tracks, matched, unmatched, new_counts = association
                 else:
                     tracks, matched, unmatched = _NONE, _NONE, np.arange(detections)
                     new_counts = [bounds[k + 1] - bounds[k] for k in range(count)]
@@ -376,109 +377,6 @@ def _predict(table: np.ndarray, kalman: SortKalmanFilter) -> tuple[np.ndarray, n
         finite = np.isfinite(predicted).all(axis=0)
         table, predicted = table.compress(finite, axis=1), predicted.compress(finite, axis=1)
     return table, predicted
-
-
-def _iou(
-    track_corners: np.ndarray, track_areas: np.ndarray, corners: np.ndarray, detection_areas: np.ndarray
-) -> np.ndarray:
-    """IoU of track boxes and detection boxes, given as coordinate planes (4, ...) x1, y1, x2, y2 and areas (...)
-    that broadcast together (all pairs: (4, T, 1) and (4, 1, N); chosen pairs: (4, P) and (4, P)); the
-    reference's formula and order of operations.
-
-    Up to a few thousand pairs the x and y planes are processed together (fewer numpy calls); beyond, one after
-    the other: the stacked temporaries were several times slower with 40,000 pairs (fresh large allocations)."""
-    if np.broadcast(track_areas, detection_areas).size <= 4096:
-        low = np.maximum(track_corners[:2], corners[:2])
-        sides = np.minimum(track_corners[2:], corners[2:])
-        sides -= low
-        np.maximum(sides, 0.0, out=sides)
-        iou = sides[0] * sides[1]  # the intersections
-    else:
-        iou = np.minimum(track_corners[2], corners[2])
-        iou -= np.maximum(track_corners[0], corners[0])
-        np.maximum(iou, 0.0, out=iou)
-        height = np.minimum(track_corners[3], corners[3])
-        height -= np.maximum(track_corners[1], corners[1])
-        np.maximum(height, 0.0, out=height)
-        iou *= height
-    union = track_areas + detection_areas
-    union -= iou
-    iou /= union
-    return iou
-
-
-def _associate(
-    iou: np.ndarray,
-    threshold: float,
-    track_bounds: np.ndarray,
-    detection_bounds: list[int],
-    pairs: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
-    """SORT's association (as ``association.sort_associate``), sequence by sequence.
-
-    Sequence ``k`` has the tracks ``track_bounds[k]`` to ``track_bounds[k + 1]`` and the detections
-    ``detection_bounds[k]`` to ``detection_bounds[k + 1]``. ``iou`` (flat) holds the IoU of each track with each
-    detection of its sequence, sequence after sequence, as row-major (tracks, detections) blocks, and ``pairs``
-    the track and the detection of each entry (by default, one sequence: all pairs). If a sequence's pairs above
-    the threshold are one to one (at least one pair), they are its matches; otherwise the Hungarian algorithm
-    runs on the sequence's reference (N, T) cost matrix ``-iou'``, and the assigned pairs below the threshold
-    are dropped (a NaN IoU is kept). With a few pairs per sequence, Python lists are cheaper than numpy calls.
-
-    Returns ``(tracks, detections, unmatched, new_counts)``: the matched tracks in ascending order and their
-    detections; the unmatched detections, sequence by sequence in the reference's order (never assigned
-    ascending, then those of dropped pairs ascending; this order decides the new ids); their number per sequence.
-    """
-    above = np.greater(iou, threshold).nonzero()[0]  # by track, so sequence by sequence
-    if pairs is None:
-        above_tracks, above_detections = np.divmod(above, detection_bounds[1])
-    else:
-        above_tracks, above_detections = pairs[0].take(above), pairs[1].take(above)
-    above_bounds = above_tracks.searchsorted(track_bounds).tolist()
-    above_tracks, above_detections = above_tracks.tolist(), above_detections.tolist()
-    track_bounds = track_bounds.tolist()
-    negated = None
-    tracks: list[int] = []
-    detections: list[int] = []
-    unmatched: list[int] = []
-    new_counts: list[int] = []
-    block_start = 0
-    for k in range(len(track_bounds) - 1):
-        first_detection, end_detection = detection_bounds[k], detection_bounds[k + 1]
-        first_track, end_track = track_bounds[k], track_bounds[k + 1]
-        if first_detection == end_detection or first_track == end_track:
-            unmatched += range(first_detection, end_detection)
-            new_counts.append(end_detection - first_detection)
-            continue
-        begin, end = above_bounds[k], above_bounds[k + 1]
-        sequence_tracks, sequence_detections = above_tracks[begin:end], above_detections[begin:end]
-        used = set(sequence_detections)
-        dropped = []
-        block_end = block_start + (end_track - first_track) * (end_detection - first_detection)
-        if begin < end and len(set(sequence_tracks)) == end - begin and len(used) == end - begin:
-            tracks += sequence_tracks  # the pairs above the threshold are one to one
-            detections += sequence_detections
-        else:
-            if negated is None:
-                negated = np.negative(iou)
-            block = negated[block_start:block_end].reshape(end_track - first_track, end_detection - first_detection)
-            rows, columns = linear_sum_assignment(block.T)
-            below = np.greater(block[columns, rows], -threshold).tolist()  # IoU below the threshold; NaN kept
-            rows, kept = rows.tolist(), []
-            for row, column, low in zip(rows, columns.tolist(), below, strict=True):
-                if low:
-                    dropped.append(first_detection + row)
-                else:
-                    kept.append((first_track + column, first_detection + row))
-            kept.sort()
-            tracks += [track for track, _ in kept]
-            detections += [detection for _, detection in kept]
-            used = {first_detection + row for row in rows}
-        block_start = block_end
-        before = len(unmatched)
-        unmatched += [detection for detection in range(first_detection, end_detection) if detection not in used]
-        unmatched += dropped
-        new_counts.append(len(unmatched) - before)
-    return np.array(tracks, np.int64), np.array(detections, np.int64), np.array(unmatched, np.int64), new_counts
 
 
 def _match(table: np.ndarray, tracks: np.ndarray, z: np.ndarray, frame: int, kalman: SortKalmanFilter) -> np.ndarray:
