@@ -52,6 +52,17 @@ def test_evaluate_names_what_is_missing(tmp_path: Path) -> None:
         evaluate(compose_config("evaluate", ["task=flow", "~model", "~data"], tmp_path / "eval"))
 
 
+def test_default_flow_run_is_the_cpu_recipe_and_other_choices_keep_the_paper_settings(tmp_path: Path) -> None:
+    recipe = compose_config("train", ["task=flow"], tmp_path)
+    assert recipe.model._target_.endswith("RAFTSmall") and recipe.data._target_.endswith("SyntheticFlowDataModule")
+    assert (recipe.model.iters, recipe.model.eval_iters, recipe.trainer.precision) == (8, 8, "bf16-mixed")
+    paper = compose_config("train", ["task=flow", "model_size=default"], tmp_path)
+    assert (paper.model.iters, paper.model.eval_iters) == (12, 24)
+    raft = compose_config("train", ["task=flow", "model=flow/raft"], tmp_path)
+    assert (raft.model.iters, raft.model.eval_iters) == (12, 24)
+    assert compose_config("evaluate", ["task=flow", "model=flow/dis"], tmp_path).model._target_.endswith("DIS")
+
+
 def test_classical_method_cannot_be_trained(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()

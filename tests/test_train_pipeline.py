@@ -62,6 +62,15 @@ def test_new_run_directories_are_unique_within_the_same_second(tmp_path: Path, m
     assert second != first and Path(first).is_dir() and Path(second).is_dir()
 
 
+def test_an_output_dir_named_on_the_command_line_is_created(tmp_path: Path) -> None:
+    target = tmp_path / "runs" / "mine"
+    assert run_dir.ensure_fresh(target) == target and target.is_dir()
+    run_dir.ensure_fresh(target)  # an existing empty folder is fine
+    (target / "metrics.json").write_text("{}")
+    with pytest.raises(FileExistsError, match="metrics.json"):
+        run_dir.ensure_fresh(target)
+
+
 def test_train_then_evaluate_reproduces_the_validation_score(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()

@@ -2,7 +2,7 @@
 
 Every sample is generated from ``numpy.random.default_rng((seed, split, index))``, so any sample can be
 regenerated on its own, a seed always gives identical arrays and the train, val and test splits never share a
-sample. Samples are generated when they are read (about 1 ms at 64x64), nothing is stored.
+sample. Samples are generated when they are read (about 2 ms at 64x64), nothing is stored.
 
 Scene model (all coordinates are continuous pixel coordinates, pixel ``(x, y)`` centred at ``(x, y)``):
 

@@ -39,7 +39,8 @@ def register_resolvers() -> None:
 
 
 def ensure_fresh(output_dir: str | Path) -> Path:
-    """Refuse to run in a folder that already holds an earlier run's outputs."""
+    """Refuse to run in a folder that already holds an earlier run's outputs; create it (and its parents) if it
+    does not exist, as when ``paths.output_dir`` is set on the command line."""
     output_dir = Path(output_dir)
     clashes = [name for name in RUN_OUTPUTS if (output_dir / name).exists()]
     if clashes:
@@ -47,4 +48,5 @@ def ensure_fresh(output_dir: str | Path) -> Path:
             f"{output_dir} already holds a run ({', '.join(clashes)}); refusing to overwrite it. "
             "Leave hydra.run.dir at its default (a new timestamped folder) or choose an empty folder."
         )
+    output_dir.mkdir(parents=True, exist_ok=True)
     return output_dir

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from torch import Tensor, nn
 
 from visionbench.callbacks import FlowPredictionImages
@@ -31,7 +32,8 @@ class FlowTask(EpochMetricsMixin, pl.LightningModule):
     training mode ``{"flow", "predictions"}`` for their loss (multi-scale or per-iteration flows); classical
     methods return the flow tensor and have nothing to train (evaluate them with evaluate.py).
 
-    Logs ``train/loss`` (and each term) per step, and per evaluation epoch ``{val,test}/{EPE,px1,px3,px5,Fl}``
+    Validation and test predictions are made in float32 also under mixed precision. Logs ``train/loss`` (and each
+    term) per step, and per evaluation epoch ``{val,test}/{EPE,px1,px3,px5,Fl}``
     pixel-pooled (every valid pixel of the split weighs the same, as KITTI's and RAFT's Sintel numbers),
     ``..._per_image`` (each image weighs the same, as ptlflow's default), and ``_noc`` / ``_occ`` variants on
     non-occluded / occluded pixels when the data has occlusion masks. px* are fractions, Fl is in percent.
@@ -80,7 +82,10 @@ class FlowTask(EpochMetricsMixin, pl.LightningModule):
         return total
 
     def _evaluation_step(self, metrics: FlowMetrics, batch: dict[str, Tensor]) -> None:
-        prediction = self(batch["image1"], batch["image2"])
+        # scored in float32 even when training runs under autocast (trainer.precision=bf16-mixed): EPE is read to
+        # 1e-3 px and evaluate.py (float32) must reproduce the validation score
+        with torch.autocast(self.device.type, enabled=False):
+            prediction = self(batch["image1"], batch["image2"])
         metrics.update(prediction, batch["flow"], batch["valid"], batch.get("occlusion"))
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
