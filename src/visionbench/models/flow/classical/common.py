@@ -1,4 +1,5 @@
-"""Shared machinery of the classical flow methods: the batch wrapper, grey conversion, pyramids, warping.
+"""Shared machinery of the classical flow methods: the batch wrapper, the coarse-to-fine driver, argument
+checks, grey conversion, pyramids, warping and the linearised brightness constancy.
 
 Everything here works on single images as numpy arrays (``H,W`` float32 grey, ``H,W,2`` float32 flow with
 u = x displacement, v = y displacement, frame 1 -> frame 2), which is what OpenCV takes.
@@ -6,6 +7,7 @@ u = x displacement, v = y displacement, frame 1 -> frame 2), which is what OpenC
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import cv2
@@ -44,8 +46,77 @@ class ClassicalFlow(nn.Module):
         raise NotImplementedError
 
     def extra_repr(self) -> str:
-        fields = {key: value for key, value in vars(self).items() if not key.startswith("_") and key != "training"}
-        return ", ".join(f"{key}={value!r}" for key, value in fields.items())
+        """The constructor arguments, in signature order, with the values stored under their names."""
+        arguments = inspect.signature(type(self)).parameters
+        return ", ".join(f"{name}={getattr(self, name)!r}" for name in arguments)
+
+
+class CoarseToFineFlow(ClassicalFlow):
+    """Base class: a method refining the flow coarse to fine on Gaussian pyramids of the grey images.
+
+    The flow starts at zero on the coarsest level; on each level, from coarse to fine, the coarser level's
+    flow is upsampled, then :meth:`refine` runs :attr:`refinements_per_level` times, each followed by the
+    ``median_size`` median filter of Sun, Roth and Black ("Secrets of optical flow estimation and their
+    principles", CVPR 2010). Subclasses implement :meth:`refine` and :attr:`refinements_per_level`, and
+    may transform the grey images first (:meth:`prepare`).
+
+    Args:
+        pyramid_scale: size ratio between consecutive pyramid levels (0 < scale < 1).
+        max_levels: maximum number of pyramid levels, the input resolution included.
+        min_size: the coarsest level keeps its smaller side at least this many pixels.
+        median_size: median filter (3 or 5) applied to the flow after each refinement; 0 or 1 disables it.
+        counts: the subclass's own counts (iterations, ...), checked >= 1 with ``max_levels`` and ``min_size``.
+    """
+
+    def __init__(self, pyramid_scale: float, max_levels: int, min_size: int, median_size: int, **counts: int) -> None:
+        super().__init__()
+        check_pyramid_scale(pyramid_scale)
+        check_at_least_one(max_levels=max_levels, **counts, min_size=min_size)
+        self.pyramid_scale = float(pyramid_scale)
+        self.max_levels = int(max_levels)
+        self.min_size = int(min_size)
+        self.median_size = int(median_size)
+
+    def estimate(self, image1: np.ndarray, image2: np.ndarray) -> np.ndarray:
+        first, second = self.prepare(grey(image1)), self.prepare(grey(image2))
+        shapes = pyramid_shapes(*first.shape, self.pyramid_scale, self.max_levels, self.min_size)
+        pyramid1 = gaussian_pyramid(first, shapes, self.pyramid_scale)
+        pyramid2 = gaussian_pyramid(second, shapes, self.pyramid_scale)
+        flow = np.zeros((*shapes[-1], 2), dtype=np.float32)
+        for level in reversed(range(len(shapes))):
+            flow = resize_flow(flow, shapes[level])
+            for _ in range(self.refinements_per_level):
+                flow = self.refine(pyramid1[level], pyramid2[level], flow, coarsest=level == len(shapes) - 1)
+                flow = median_filter_flow(flow, self.median_size)
+        return flow
+
+    @property
+    def refinements_per_level(self) -> int:
+        """How many times :meth:`refine` runs on each pyramid level."""
+        raise NotImplementedError
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """The ``H,W`` grey image the pyramid is built from: the image itself unless a subclass says otherwise."""
+        return image
+
+    def refine(self, first: np.ndarray, second: np.ndarray, flow: np.ndarray, coarsest: bool) -> np.ndarray:
+        """The ``H,W,2`` flow from ``first`` to ``second`` (one pyramid level) refined from ``flow``;
+        ``coarsest`` tells whether this is the coarsest level (where ``flow`` is zero)."""
+        raise NotImplementedError
+
+
+def check_pyramid_scale(pyramid_scale: float) -> None:
+    """Raise ``ValueError`` unless ``0 < pyramid_scale < 1``."""
+    if not 0 < pyramid_scale < 1:
+        raise ValueError(f"pyramid_scale must be in (0, 1), got {pyramid_scale}")
+
+
+def check_at_least_one(**counts: int) -> None:
+    """Raise ``ValueError`` naming all of ``counts`` (in order) unless every one of them is >= 1."""
+    if min(counts.values()) < 1:
+        names = list(counts)
+        listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+        raise ValueError(f"{listed} must be >= 1")
 
 
 def grey(image: np.ndarray) -> np.ndarray:
@@ -112,6 +183,26 @@ def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_CUB
     warped = cv2.remap(image, map_x, map_y, interpolation=interpolation, borderMode=cv2.BORDER_REPLICATE)
     inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
     return warped, inside
+
+
+def linearise_brightness_constancy(
+    first: np.ndarray, second: np.ndarray, flow: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(Ix, Iy, It)`` of brightness constancy ``I2(x + w) = I1(x)`` linearised around the current ``flow``
+    w0, i.e. ``Ix (u - u0) + Iy (v - v0) + It = 0`` (Brox et al.'s warping, ECCV 2004).
+
+    ``second`` (frame 2) is warped by ``flow`` (bicubic); ``Ix, Iy`` are the spatial derivatives averaged
+    over ``first`` and the warped frame 2, ``It`` the difference warped frame 2 - ``first``. All three are 0
+    at the pixels warped from outside the image (no data term there).
+    """
+    warped, inside = warp(second, flow)
+    gx1, gy1 = gradients(first)
+    gx2, gy2 = gradients(warped)
+    inside = inside.astype(np.float32)
+    ix = 0.5 * (gx1 + gx2) * inside
+    iy = 0.5 * (gy1 + gy2) * inside
+    it = (warped - first) * inside
+    return ix, iy, it
 
 
 def gradients(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

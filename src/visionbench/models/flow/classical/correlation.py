@@ -5,20 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from visionbench.models.flow.classical.common import (
-    ClassicalFlow,
-    gaussian_pyramid,
-    grey,
-    median_filter_flow,
-    pyramid_shapes,
-    resize_flow,
-)
+from visionbench.models.flow.classical.common import CoarseToFineFlow
 
 TILE = 128
 """Side in pixels of the tiles :meth:`CorrelationMatching.match` processes one at a time."""
 
 
-class CorrelationMatching(ClassicalFlow):
+class CorrelationMatching(CoarseToFineFlow):
     """Dense block matching with the normalised cross-correlation (NCC) score (template matching as in
     Lewis, "Fast normalized cross-correlation", Vision Interface 1995; the area-correlation flow methods
     surveyed by Barron, Fleet and Beauchemin, "Performance of optical flow techniques", IJCV 1994, and
@@ -71,40 +64,29 @@ class CorrelationMatching(ClassicalFlow):
         min_std: float = 2e-3,
         median_size: int = 5,
     ) -> None:
-        super().__init__()
         if patch_size < 1 or patch_size % 2 == 0:
             raise ValueError(f"patch_size must be a positive odd number, got {patch_size}")
         if search_radius < 1 or refine_radius < 1:
             raise ValueError(f"search_radius and refine_radius must be >= 1, got {search_radius}, {refine_radius}")
-        if not 0 < pyramid_scale < 1:
-            raise ValueError(f"pyramid_scale must be in (0, 1), got {pyramid_scale}")
-        if min(max_levels, min_size) < 1:
-            raise ValueError("max_levels and min_size must be >= 1")
+        super().__init__(pyramid_scale, max_levels, min_size, median_size)
+        if displacement_penalty < 0:
+            raise ValueError(f"displacement_penalty must be >= 0, got {displacement_penalty}")
         self.patch_size = int(patch_size)
         self.search_radius = int(search_radius)
         self.refine_radius = int(refine_radius)
-        self.pyramid_scale = float(pyramid_scale)
-        self.max_levels = int(max_levels)
-        self.min_size = int(min_size)
         self.subpixel = bool(subpixel)
-        if displacement_penalty < 0:
-            raise ValueError(f"displacement_penalty must be >= 0, got {displacement_penalty}")
         self.displacement_penalty = float(displacement_penalty)
         self.min_std = float(min_std)
-        self.median_size = int(median_size)
 
-    def estimate(self, image1: np.ndarray, image2: np.ndarray) -> np.ndarray:
-        first, second = grey(image1), grey(image2)
-        shapes = pyramid_shapes(*first.shape, self.pyramid_scale, self.max_levels, self.min_size)
-        pyramid1 = gaussian_pyramid(first, shapes, self.pyramid_scale)
-        pyramid2 = gaussian_pyramid(second, shapes, self.pyramid_scale)
-        flow = np.zeros((*shapes[-1], 2), dtype=np.float32)
-        for level in reversed(range(len(shapes))):
-            flow = resize_flow(flow, shapes[level])
-            radius = self.search_radius if level == len(shapes) - 1 else self.refine_radius
-            flow = self.match(pyramid1[level], pyramid2[level], flow, radius)
-            flow = median_filter_flow(flow, self.median_size)
-        return flow
+    @property
+    def refinements_per_level(self) -> int:
+        """One search per level."""
+        return 1
+
+    def refine(self, first: np.ndarray, second: np.ndarray, flow: np.ndarray, coarsest: bool) -> np.ndarray:
+        """The level's search: ``search_radius`` around zero at the coarsest level, else ``refine_radius``
+        around ``flow``."""
+        return self.match(first, second, flow, self.search_radius if coarsest else self.refine_radius)
 
     def _box(self, array: np.ndarray) -> np.ndarray:
         size = (self.patch_size, self.patch_size)

@@ -6,22 +6,16 @@ import cv2
 import numpy as np
 
 from visionbench.models.flow.classical.common import (
-    ClassicalFlow,
-    gaussian_pyramid,
-    gradients,
-    grey,
-    median_filter_flow,
-    pyramid_shapes,
-    resize_flow,
+    CoarseToFineFlow,
+    linearise_brightness_constancy,
     structure_texture,
-    warp,
 )
 
 # 4-neighbour average (the red-black ordering below needs a stencil whose neighbours all have the other colour)
 NEIGHBOUR_AVERAGE = np.array([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]], dtype=np.float32)
 
 
-class HornSchunck(ClassicalFlow):
+class HornSchunck(CoarseToFineFlow):
     """Horn and Schunck, "Determining optical flow", Artificial Intelligence 17, 1981, with the coarse-to-fine
     warping scheme of Brox et al. (ECCV 2004) and the per-warp median filter of Sun, Roth and Black
     ("Secrets of optical flow estimation and their principles", CVPR 2010).
@@ -63,50 +57,32 @@ class HornSchunck(ClassicalFlow):
         texture_weight: float = 0.0,
         texture_sigma: float = 3.0,
     ) -> None:
-        super().__init__()
         if alpha <= 0:
             raise ValueError(f"alpha must be > 0, got {alpha}")
-        if not 0 < pyramid_scale < 1:
-            raise ValueError(f"pyramid_scale must be in (0, 1), got {pyramid_scale}")
+        super().__init__(pyramid_scale, max_levels, min_size, median_size, warps=warps, iterations=iterations)
         if not 0 < sor_omega < 2:
             raise ValueError(f"sor_omega must be in (0, 2), got {sor_omega}")
-        if min(max_levels, warps, iterations, min_size) < 1:
-            raise ValueError("max_levels, warps, iterations and min_size must be >= 1")
         self.alpha = float(alpha)
-        self.pyramid_scale = float(pyramid_scale)
-        self.max_levels = int(max_levels)
-        self.min_size = int(min_size)
         self.warps = int(warps)
         self.iterations = int(iterations)
         self.sor_omega = float(sor_omega)
-        self.median_size = int(median_size)
         self.texture_weight = float(texture_weight)
         self.texture_sigma = float(texture_sigma)
 
-    def estimate(self, image1: np.ndarray, image2: np.ndarray) -> np.ndarray:
-        first = structure_texture(grey(image1), self.texture_sigma, self.texture_weight)
-        second = structure_texture(grey(image2), self.texture_sigma, self.texture_weight)
-        shapes = pyramid_shapes(*first.shape, self.pyramid_scale, self.max_levels, self.min_size)
-        pyramid1 = gaussian_pyramid(first, shapes, self.pyramid_scale)
-        pyramid2 = gaussian_pyramid(second, shapes, self.pyramid_scale)
-        flow = np.zeros((*shapes[-1], 2), dtype=np.float32)
-        for level in reversed(range(len(shapes))):
-            flow = resize_flow(flow, shapes[level])
-            for _ in range(self.warps):
-                flow = self._relax(pyramid1[level], pyramid2[level], flow)
-                flow = median_filter_flow(flow, self.median_size)
-        return flow
+    @property
+    def refinements_per_level(self) -> int:
+        """One refinement per warping step."""
+        return self.warps
 
-    def _relax(self, first: np.ndarray, second: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """The texture part of the grey image (unchanged with ``texture_weight`` 0)."""
+        return structure_texture(image, self.texture_sigma, self.texture_weight)
+
+    def refine(self, first: np.ndarray, second: np.ndarray, flow: np.ndarray, coarsest: bool) -> np.ndarray:
         """One warping step: linearise around ``flow`` and run the SOR sweeps on the total flow."""
-        warped, inside = warp(second, flow)
-        gx1, gy1 = gradients(first)
-        gx2, gy2 = gradients(warped)
-        inside = inside.astype(np.float32)
-        ix = 0.5 * (gx1 + gx2) * inside
-        iy = 0.5 * (gy1 + gy2) * inside
+        ix, iy, it = linearise_brightness_constancy(first, second, flow)
         u0, v0 = flow[:, :, 0], flow[:, :, 1]
-        constant = (warped - first) * inside - ix * u0 - iy * v0  # Ix u + Iy v + constant = 0
+        constant = it - ix * u0 - iy * v0  # Ix u + Iy v + constant = 0
         denominator = self.alpha**2 + ix * ix + iy * iy
         ix_n, iy_n = ix / denominator, iy / denominator
 

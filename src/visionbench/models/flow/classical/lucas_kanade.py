@@ -5,19 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from visionbench.models.flow.classical.common import (
-    ClassicalFlow,
-    gaussian_pyramid,
-    gradients,
-    grey,
-    median_filter_flow,
-    pyramid_shapes,
-    resize_flow,
-    warp,
-)
+from visionbench.models.flow.classical.common import CoarseToFineFlow, linearise_brightness_constancy
 
 
-class LucasKanade(ClassicalFlow):
+class LucasKanade(CoarseToFineFlow):
     """Lucas and Kanade, "An iterative image registration technique with an application to stereo vision",
     IJCAI 1981, computed densely (one local solve per pixel) and coarse-to-fine as in Bouguet's pyramidal
     implementation ("Pyramidal implementation of the Lucas Kanade feature tracker", Intel 2000).
@@ -57,48 +48,30 @@ class LucasKanade(ClassicalFlow):
         min_eigenvalue: float = 1e-6,
         median_size: int = 5,
     ) -> None:
-        super().__init__()
         if window_sigma <= 0:
             raise ValueError(f"window_sigma must be > 0, got {window_sigma}")
-        if not 0 < pyramid_scale < 1:
-            raise ValueError(f"pyramid_scale must be in (0, 1), got {pyramid_scale}")
-        if min(max_levels, iterations, min_size) < 1:
-            raise ValueError("max_levels, iterations and min_size must be >= 1")
+        super().__init__(pyramid_scale, max_levels, min_size, median_size, iterations=iterations)
         if min_eigenvalue <= 0:
             raise ValueError(f"min_eigenvalue must be > 0, got {min_eigenvalue}")
         self.window_sigma = float(window_sigma)
-        self.pyramid_scale = float(pyramid_scale)
-        self.max_levels = int(max_levels)
-        self.min_size = int(min_size)
         self.iterations = int(iterations)
         self.min_eigenvalue = float(min_eigenvalue)
-        self.median_size = int(median_size)
 
-    def estimate(self, image1: np.ndarray, image2: np.ndarray) -> np.ndarray:
-        first, second = grey(image1), grey(image2)
-        shapes = pyramid_shapes(*first.shape, self.pyramid_scale, self.max_levels, self.min_size)
-        pyramid1 = gaussian_pyramid(first, shapes, self.pyramid_scale)
-        pyramid2 = gaussian_pyramid(second, shapes, self.pyramid_scale)
-        flow = np.zeros((*shapes[-1], 2), dtype=np.float32)
-        for level in reversed(range(len(shapes))):
-            flow = resize_flow(flow, shapes[level])
-            for _ in range(self.iterations):
-                flow = flow + self._increment(pyramid1[level], pyramid2[level], flow)
-                flow = median_filter_flow(flow, self.median_size)
-        return flow
+    @property
+    def refinements_per_level(self) -> int:
+        """One refinement per warp-and-solve iteration."""
+        return self.iterations
+
+    def refine(self, first: np.ndarray, second: np.ndarray, flow: np.ndarray, coarsest: bool) -> np.ndarray:
+        """One warp-and-solve iteration: ``flow`` plus its least-squares increment."""
+        return flow + self._increment(first, second, flow)
 
     def _window(self, array: np.ndarray) -> np.ndarray:
         return cv2.GaussianBlur(array, (0, 0), sigmaX=self.window_sigma, borderType=cv2.BORDER_REFLECT)
 
     def _increment(self, first: np.ndarray, second: np.ndarray, flow: np.ndarray) -> np.ndarray:
         """Per-pixel least-squares flow increment ``H,W,2`` around the current ``flow``."""
-        warped, inside = warp(second, flow)
-        gx1, gy1 = gradients(first)
-        gx2, gy2 = gradients(warped)
-        inside = inside.astype(np.float32)
-        ix = 0.5 * (gx1 + gx2) * inside
-        iy = 0.5 * (gy1 + gy2) * inside
-        it = (warped - first) * inside
+        ix, iy, it = linearise_brightness_constancy(first, second, flow)
         sxx, sxy, syy = self._window(ix * ix), self._window(ix * iy), self._window(iy * iy)
         sxt, syt = self._window(ix * it), self._window(iy * it)
 

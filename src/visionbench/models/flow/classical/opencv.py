@@ -5,7 +5,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from visionbench.models.flow.classical.common import ClassicalFlow, grey_uint8
+from visionbench.models.flow.classical.common import (
+    ClassicalFlow,
+    check_at_least_one,
+    check_pyramid_scale,
+    grey_uint8,
+)
 
 DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -46,10 +51,8 @@ class Farneback(ClassicalFlow):
         gaussian_window: bool = False,
     ) -> None:
         super().__init__()
-        if not 0 < pyramid_scale < 1:
-            raise ValueError(f"pyramid_scale must be in (0, 1), got {pyramid_scale}")
-        if min(levels, window_size, iterations) < 1:
-            raise ValueError("levels, window_size and iterations must be >= 1")
+        check_pyramid_scale(pyramid_scale)
+        check_at_least_one(levels=levels, window_size=window_size, iterations=iterations)
         if poly_n not in (5, 7):
             raise ValueError(f"poly_n must be 5 or 7, got {poly_n}")
         self.pyramid_scale = float(pyramid_scale)
