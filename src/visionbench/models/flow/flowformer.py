@@ -12,9 +12,9 @@ from torch import nn
 
 from visionbench.models.flow.correlation import CorrelationPyramid, all_pairs_correlation, coords_grid
 from visionbench.models.flow.cost_memory import CostMemoryEncoder, attention, feed_forward, sine_embedding
-from visionbench.models.flow.padding import crop_to, pad_to_multiple
-from visionbench.models.flow.raft import FeatureEncoder, scaled
-from visionbench.models.flow.update import STRIDE, MotionEncoder, UpdateBlock, convex_upsample
+from visionbench.models.flow.padding import crop_to
+from visionbench.models.flow.raft import FeatureEncoder, IterativeFlowModel, scaled
+from visionbench.models.flow.update import MotionEncoder, UpdateBlock, convex_upsample
 
 __all__ = ["FlowFormer", "GlobalMotionAggregation", "MemoryReadout"]
 
@@ -90,7 +90,7 @@ class GlobalMotionAggregation(nn.Module):
         return motion + self.gamma * aggregated
 
 
-class FlowFormer(nn.Module):
+class FlowFormer(IterativeFlowModel):
     """FlowFormer (Huang et al., ECCV 2022), configurable in size; the defaults are the paper's dimensions.
 
     - Image encoders: both frames through a feature encoder and a 1x1 convolution (no bias) to ``feature_dim``
@@ -164,10 +164,8 @@ class FlowFormer(nn.Module):
         global_motion_aggregation: bool = True,
         width_multiplier: float = 1.0,
     ) -> None:
-        super().__init__()
+        super().__init__(iters, eval_iters)
         w = lambda channels: scaled(channels, width_multiplier)  # noqa: E731
-        self.iters = iters
-        self.eval_iters = iters if eval_iters is None else eval_iters
         self.hidden_dim, self.context_dim = hidden_dim, context_dim
         widths = tuple(w(c) for c in encoder_widths)
         self.feature_encoder = FeatureEncoder(feature_dim, widths, "instance")
@@ -196,9 +194,8 @@ class FlowFormer(nn.Module):
     def forward(
         self, image1: torch.Tensor, image2: torch.Tensor, iters: int | None = None
     ) -> torch.Tensor | dict[str, torch.Tensor | list[torch.Tensor]]:
-        iters = (self.iters if self.training else self.eval_iters) if iters is None else iters
-        (image1, image2), size = pad_to_multiple((image1, image2), STRIDE)
-        image1, image2 = 2 * image1 - 1, 2 * image2 - 1
+        iters = self.iteration_count(iters)
+        image1, image2, size = self.prepare_images(image1, image2)
         context_features = self.context_encoder(image1)
         features = self.channel_convertor(self.feature_encoder(torch.cat([image1, image2], dim=0)))
         features1, features2 = features.float().chunk(2, dim=0)
@@ -225,6 +222,4 @@ class FlowFormer(nn.Module):
             coords1 = coords1 + delta
             if self.training or index == iters - 1:
                 predictions.append(crop_to(convex_upsample(coords1 - coords0, mask), size))
-        if not self.training:
-            return predictions[-1]
-        return {"flow": predictions[-1], "predictions": predictions}
+        return self.output(predictions)

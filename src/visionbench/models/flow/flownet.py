@@ -99,7 +99,10 @@ class FlowNetDecoder(nn.Module):
 
 
 class _FlowNet(nn.Module):
-    """Input normalisation, padding, decoding and the output contract common to FlowNetS and FlowNetC."""
+    """What FlowNetS and FlowNetC share: input normalisation, padding, the upper encoder conv4 .. conv6_1, the
+    decoder and the output contract. A subclass builds its layers up to conv3_1, then calls
+    :meth:`build_upper_encoder`, :meth:`build_decoder` and :meth:`init_weights`, and implements
+    :meth:`encode_lower`."""
 
     def __init__(self, width_multiplier: float, batch_norm: bool, rgb_mean: Sequence[float] | None) -> None:
         super().__init__()
@@ -113,8 +116,21 @@ class _FlowNet(nn.Module):
     def width(self, channels: int) -> int:
         return scaled(channels, self.width_multiplier)
 
-    def build_decoder(self, skip_channels: Sequence[int]) -> None:
-        self.decoder = FlowNetDecoder(skip_channels, self.width(1024), [self.width(c) for c in (512, 256, 128, 64)])
+    def build_upper_encoder(self) -> None:
+        """conv4 3x3/2 512, conv4_1 3x3 512, conv5 3x3/2 512, conv5_1 3x3 512, conv6 3x3/2 1024, conv6_1 3x3 1024 on
+        the 256 channels of conv3_1."""
+        w, bn = self.width, self.batch_norm
+        self.conv4 = conv(w(256), w(512), 3, 2, bn)
+        self.conv4_1 = conv(w(512), w(512), 3, 1, bn)
+        self.conv5 = conv(w(512), w(512), 3, 2, bn)
+        self.conv5_1 = conv(w(512), w(512), 3, 1, bn)
+        self.conv6 = conv(w(512), w(1024), 3, 2, bn)
+        self.conv6_1 = conv(w(1024), w(1024), 3, 1, bn)
+
+    def build_decoder(self) -> None:
+        """The refinement part on conv2 (128), conv3_1 (256), conv4_1 (512), conv5_1 (512) and conv6_1 (1024)."""
+        w = self.width
+        self.decoder = FlowNetDecoder([w(128), w(256), w(512), w(512)], w(1024), [w(c) for c in (512, 256, 128, 64)])
 
     def init_weights(self) -> None:
         """MSRA (He) initialisation for leaky ReLU 0.1 of every (transposed) convolution, zero biases."""
@@ -134,8 +150,16 @@ class _FlowNet(nn.Module):
             mean = self.rgb_mean.to(image1.dtype)
         return image1 - mean, image2 - mean
 
-    def encode(self, image1: torch.Tensor, image2: torch.Tensor) -> list[torch.Tensor]:
+    def encode_lower(self, image1: torch.Tensor, image2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's conv2 skip feature (stride 4) and conv3_1 (stride 8) of the normalised image pair."""
         raise NotImplementedError
+
+    def encode(self, image1: torch.Tensor, image2: torch.Tensor) -> list[torch.Tensor]:
+        """Encoder features ``[conv2, conv3_1, conv4_1, conv5_1, conv6_1]`` (strides 4 .. 64) for the decoder."""
+        conv2, conv3_1 = self.encode_lower(image1, image2)
+        conv4_1 = self.conv4_1(self.conv4(conv3_1))
+        conv5_1 = self.conv5_1(self.conv5(conv4_1))
+        return [conv2, conv3_1, conv4_1, conv5_1, self.conv6_1(self.conv6(conv5_1))]
 
     def forward(
         self, image1: torch.Tensor, image2: torch.Tensor
@@ -198,21 +222,13 @@ class FlowNetS(_FlowNet):
         self.conv2 = conv(w(64), w(128), 5, 2, bn)
         self.conv3 = conv(w(128), w(256), 5, 2, bn)
         self.conv3_1 = conv(w(256), w(256), 3, 1, bn)
-        self.conv4 = conv(w(256), w(512), 3, 2, bn)
-        self.conv4_1 = conv(w(512), w(512), 3, 1, bn)
-        self.conv5 = conv(w(512), w(512), 3, 2, bn)
-        self.conv5_1 = conv(w(512), w(512), 3, 1, bn)
-        self.conv6 = conv(w(512), w(1024), 3, 2, bn)
-        self.conv6_1 = conv(w(1024), w(1024), 3, 1, bn)
-        self.build_decoder([w(128), w(256), w(512), w(512)])
+        self.build_upper_encoder()
+        self.build_decoder()
         self.init_weights()
 
-    def encode(self, image1: torch.Tensor, image2: torch.Tensor) -> list[torch.Tensor]:
+    def encode_lower(self, image1: torch.Tensor, image2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         conv2 = self.conv2(self.conv1(torch.cat([image1, image2], dim=1)))
-        conv3 = self.conv3_1(self.conv3(conv2))
-        conv4 = self.conv4_1(self.conv4(conv3))
-        conv5 = self.conv5_1(self.conv5(conv4))
-        return [conv2, conv3, conv4, conv5, self.conv6_1(self.conv6(conv5))]
+        return conv2, self.conv3_1(self.conv3(conv2))
 
 
 class FlowNetC(_FlowNet):
@@ -254,22 +270,15 @@ class FlowNetC(_FlowNet):
         self.correlation = Correlation(max_displacement, displacement_stride)
         self.conv_redir = conv(w(256), w(32), 1, 1, bn)
         self.conv3_1 = conv(w(32) + self.correlation.out_channels, w(256), 3, 1, bn)
-        self.conv4 = conv(w(256), w(512), 3, 2, bn)
-        self.conv4_1 = conv(w(512), w(512), 3, 1, bn)
-        self.conv5 = conv(w(512), w(512), 3, 2, bn)
-        self.conv5_1 = conv(w(512), w(512), 3, 1, bn)
-        self.conv6 = conv(w(512), w(1024), 3, 2, bn)
-        self.conv6_1 = conv(w(1024), w(1024), 3, 1, bn)
-        self.build_decoder([w(128), w(256), w(512), w(512)])
+        self.build_upper_encoder()
+        self.build_decoder()
         self.init_weights()
 
-    def encode(self, image1: torch.Tensor, image2: torch.Tensor) -> list[torch.Tensor]:
+    def encode_lower(self, image1: torch.Tensor, image2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch = image1.shape[0]
         conv2 = self.conv2(self.conv1(torch.cat([image1, image2], dim=0)))  # both images in one batch
         conv3 = self.conv3(conv2)
         conv3a, conv3b = conv3[:batch], conv3[batch:]
         correlation = F.leaky_relu(self.correlation(conv3a, conv3b), LEAKY_SLOPE)
         conv3_1 = self.conv3_1(torch.cat([self.conv_redir(conv3a), correlation], dim=1))
-        conv4 = self.conv4_1(self.conv4(conv3_1))
-        conv5 = self.conv5_1(self.conv5(conv4))
-        return [conv2[:batch], conv3_1, conv4, conv5, self.conv6_1(self.conv6(conv5))]
+        return conv2[:batch], conv3_1

@@ -15,7 +15,15 @@ from visionbench.models.flow.correlation import CorrelationPyramid, all_pairs_co
 from visionbench.models.flow.padding import crop_to, pad_to_multiple
 from visionbench.models.flow.update import STRIDE, MotionEncoder, UpdateBlock, bilinear_upsample, convex_upsample
 
-__all__ = ["RAFT", "RAFTSmall", "BottleneckBlock", "FeatureEncoder", "ResidualBlock", "norm_layer"]
+__all__ = [
+    "RAFT",
+    "RAFTSmall",
+    "BottleneckBlock",
+    "FeatureEncoder",
+    "IterativeFlowModel",
+    "ResidualBlock",
+    "norm_layer",
+]
 
 
 def scaled(channels: int, multiplier: float) -> int:
@@ -36,6 +44,14 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
     raise ValueError(f"unknown norm {kind!r}: choose instance, batch, group or none")
 
 
+def shortcut(in_channels: int, channels: int, stride: int, norm: str) -> nn.Module:
+    """The shortcut of a residual unit: identity, or a strided 1x1 convolution and a norm where the unit changes the
+    resolution or the channels."""
+    if stride == 1 and in_channels == channels:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(in_channels, channels, 1, stride), norm_layer(norm, channels))
+
+
 class ResidualBlock(nn.Module):
     """Two 3x3 convolutions (the first strided), each followed by a norm and ReLU, plus an identity or 1x1-projected
     shortcut, then ReLU: RAFT's residual unit."""
@@ -46,9 +62,7 @@ class ResidualBlock(nn.Module):
         self.norm1 = norm_layer(norm, channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
         self.norm2 = norm_layer(norm, channels)
-        self.shortcut = nn.Identity()
-        if stride != 1 or in_channels != channels:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, channels, 1, stride), norm_layer(norm, channels))
+        self.shortcut = shortcut(in_channels, channels, stride, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.norm1(self.conv1(x)))
@@ -69,9 +83,7 @@ class BottleneckBlock(nn.Module):
         self.norm2 = norm_layer(norm, inner)
         self.conv3 = nn.Conv2d(inner, channels, 1)
         self.norm3 = norm_layer(norm, channels)
-        self.shortcut = nn.Identity()
-        if stride != 1 or in_channels != channels:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, channels, 1, stride), norm_layer(norm, channels))
+        self.shortcut = shortcut(in_channels, channels, stride, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.norm1(self.conv1(x)))
@@ -120,6 +132,42 @@ class FeatureEncoder(nn.Module):
         return self.projection(self.stages(self.stem(x)))
 
 
+class IterativeFlowModel(nn.Module):
+    """What RAFT and FlowFormer share around their recurrent refinement at 1/8 resolution: the iteration counts,
+    the input convention (pad to multiples of 8, map [0, 1] to [-1, 1]) and the output contract (eval mode: the
+    final flow; training mode: ``{"flow": final flow, "predictions": [flow after each iteration]}``).
+
+    Args:
+        iters: iterations in training mode.
+        eval_iters: iterations in eval mode; ``None`` = ``iters``.
+    """
+
+    def __init__(self, iters: int, eval_iters: int | None) -> None:
+        super().__init__()
+        self.iters = iters
+        self.eval_iters = iters if eval_iters is None else eval_iters
+
+    def iteration_count(self, iters: int | None) -> int:
+        """``iters`` if given, else the count of the current mode (training or eval)."""
+        if iters is not None:
+            return iters
+        return self.iters if self.training else self.eval_iters
+
+    @staticmethod
+    def prepare_images(
+        image1: torch.Tensor, image2: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+        """Both ``B, 3, H, W`` images in [0, 1] padded to multiples of 8 and mapped to ``2 x - 1``, and ``(H, W)``."""
+        (image1, image2), size = pad_to_multiple((image1, image2), STRIDE)
+        return 2 * image1 - 1, 2 * image2 - 1, size
+
+    def output(self, predictions: list[torch.Tensor]) -> torch.Tensor | dict[str, torch.Tensor | list[torch.Tensor]]:
+        """The final flow in eval mode; the final flow and every prediction in training mode."""
+        if not self.training:
+            return predictions[-1]
+        return {"flow": predictions[-1], "predictions": predictions}
+
+
 @dataclass(frozen=True)
 class _Architecture:
     feature_dim: int
@@ -140,7 +188,7 @@ _FULL = _Architecture(256, 128, 128, (64, 96, 128), False, "batch", (256, 192), 
 _SMALL = _Architecture(128, 96, 64, (32, 64, 96), True, "none", (96,), (64, 32), 82, False, 128, None)
 
 
-class RAFT(nn.Module):
+class RAFT(IterativeFlowModel):
     """RAFT (Teed and Deng, ECCV 2020), the full model (5.3M parameters at width 1, as the paper).
 
     - Feature encoder (:class:`FeatureEncoder`, residual units 64-96-128, instance norm, 256 channels at 1/8) on
@@ -183,11 +231,9 @@ class RAFT(nn.Module):
         corr_levels: int = 4,
         corr_radius: int = 4,
     ) -> None:
-        super().__init__()
+        super().__init__(iters, eval_iters)
         arch = self.architecture
         w = lambda channels: scaled(channels, width_multiplier)  # noqa: E731
-        self.iters = iters
-        self.eval_iters = iters if eval_iters is None else eval_iters
         self.width_multiplier = width_multiplier
         self.corr_levels = corr_levels
         self.corr_radius = corr_radius
@@ -218,9 +264,8 @@ class RAFT(nn.Module):
     def forward(
         self, image1: torch.Tensor, image2: torch.Tensor, iters: int | None = None
     ) -> torch.Tensor | dict[str, torch.Tensor | list[torch.Tensor]]:
-        iters = (self.iters if self.training else self.eval_iters) if iters is None else iters
-        (image1, image2), size = pad_to_multiple((image1, image2), STRIDE)
-        image1, image2 = 2 * image1 - 1, 2 * image2 - 1
+        iters = self.iteration_count(iters)
+        image1, image2, size = self.prepare_images(image1, image2)
         features1, features2 = self.feature_encoder(torch.cat([image1, image2], dim=0)).chunk(2, dim=0)
         pyramid = CorrelationPyramid(
             all_pairs_correlation(features1.float(), features2.float()), self.corr_levels, self.corr_radius
@@ -239,9 +284,7 @@ class RAFT(nn.Module):
             coords1 = coords1 + delta
             if self.training or index == iters - 1:
                 predictions.append(crop_to(self.upsample(coords1 - coords0, mask), size))
-        if not self.training:
-            return predictions[-1]
-        return {"flow": predictions[-1], "predictions": predictions}
+        return self.output(predictions)
 
 
 class RAFTSmall(RAFT):
