@@ -33,34 +33,47 @@ default so that frame 2 warped by the flow reproduces frame 1 on non-occluded pi
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from visionbench.data.loaders import rank_seed, seed_worker_pipeline
+from visionbench.data.loaders import rank_seed
+from visionbench.data.procedural import (
+    ProceduralDataset,
+    ProceduralSplitsDataModule,
+    check_radius_range,
+    contrasting_colour,
+    typed_knobs,
+)
 from visionbench.data.transforms.flow import FlowAugmentation, flow_sample_to_tensors
 
 __all__ = ["SyntheticFlowDataModule", "SyntheticFlowDataset", "generate_flow_sample"]
 
-_SPLITS = {"train": 0, "val": 1, "test": 2}
-MIN_IMAGE_SIZE = 16
 _N_WAVES = 8
-
-
-def _contrasting_colour(rng: np.random.Generator, others: list[np.ndarray], min_dist: float) -> np.ndarray:
-    best, best_d = None, -1.0
-    for _ in range(20):
-        c = rng.uniform(0.2, 0.8, 3)
-        d = min((float(np.linalg.norm(c - o)) for o in others), default=math.inf)
-        if d >= min_dist:
-            return c
-        if d > best_d:
-            best, best_d = c, d
-    return best
+_SCENE_KNOB_TYPES: dict[str, type] = {
+    "min_shapes": int,
+    "max_shapes": int,
+    "min_radius": float,
+    "max_radius": float,
+    "max_translation": float,
+    "max_rotation": float,
+    "max_log2_scale": float,
+    "texture_amplitude": float,
+    "min_contrast": float,
+    "noise_std": float,
+}
+_NON_NEGATIVE_KNOBS = (
+    "max_translation",
+    "max_rotation",
+    "max_log2_scale",
+    "texture_amplitude",
+    "min_contrast",
+    "noise_std",
+)
 
 
 def _shape(rng: np.random.Generator, size: int, min_radius: float, max_radius: float) -> dict[str, Any]:
@@ -155,7 +168,7 @@ def generate_flow_sample(
     # Textures: base colour + sum of sinusoids with wave vectors of wavelength 10..28 px (x size / 64).
     colours: list[np.ndarray] = []
     for _ in range(n_layers):
-        colours.append(_contrasting_colour(rng, colours, min_contrast))
+        colours.append(contrasting_colour(rng, colours, min_contrast, value_range=(0.2, 0.8)))
     base = np.stack(colours)
     wavelength = rng.uniform(10.0, 28.0, (n_layers, _N_WAVES)) * max(1.0, s / 64.0)
     # directions spread over the half circle (jittered), so that every texture varies in 2-D (no aperture problem)
@@ -227,7 +240,19 @@ def generate_flow_sample(
     return sample
 
 
-class SyntheticFlowDataset(Dataset):
+def _scene_knobs(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The scene knobs of :func:`generate_flow_sample` picked from a constructor's ``locals()`` and typed; raises
+    ``ValueError`` on a knob out of its range."""
+    min_shapes, max_shapes = arguments["min_shapes"], arguments["max_shapes"]
+    if not 0 <= min_shapes <= max_shapes:
+        raise ValueError(f"need 0 <= min_shapes <= max_shapes, got {min_shapes}, {max_shapes}")
+    check_radius_range(arguments["min_radius"], arguments["max_radius"])
+    if min(arguments[name] for name in _NON_NEGATIVE_KNOBS) < 0:
+        raise ValueError("motion, texture, contrast and noise knobs must be >= 0")
+    return typed_knobs(_SCENE_KNOB_TYPES, arguments)
+
+
+class SyntheticFlowDataset(ProceduralDataset):
     """Procedural optical-flow dataset (see the module docstring); samples are generated when read.
 
     Args:
@@ -262,49 +287,19 @@ class SyntheticFlowDataset(Dataset):
         noise_std: float = 0.0,
         transform: FlowAugmentation | None = None,
     ) -> None:
-        if split not in _SPLITS:
-            raise ValueError(f"split must be one of {sorted(_SPLITS)}, got {split!r}")
-        if int(size) <= 0:
-            raise ValueError(f"size must be a positive number of samples, got {size}")
-        if int(image_size) < MIN_IMAGE_SIZE:
-            raise ValueError(f"image_size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
-        if not 0 <= min_shapes <= max_shapes:
-            raise ValueError(f"need 0 <= min_shapes <= max_shapes, got {min_shapes}, {max_shapes}")
-        if not 0 < min_radius <= max_radius <= 0.5:
-            raise ValueError(f"need 0 < min_radius <= max_radius <= 0.5, got {min_radius}, {max_radius}")
-        if min(max_translation, max_rotation, max_log2_scale, texture_amplitude, min_contrast, noise_std) < 0:
-            raise ValueError("motion, texture, contrast and noise knobs must be >= 0")
-        self.split = split
-        self.size = int(size)
-        self.image_size = int(image_size)
-        self.seed = int(seed)
+        super().__init__(split, size, image_size, seed)
+        self.knobs = _scene_knobs(locals())
         self.transform = transform
-        self.knobs = dict(
-            min_shapes=int(min_shapes),
-            max_shapes=int(max_shapes),
-            min_radius=float(min_radius),
-            max_radius=float(max_radius),
-            max_translation=float(max_translation),
-            max_rotation=float(max_rotation),
-            max_log2_scale=float(max_log2_scale),
-            texture_amplitude=float(texture_amplitude),
-            min_contrast=float(min_contrast),
-            noise_std=float(noise_std),
-        )
 
     def generate(self, index: int, return_layers: bool = False) -> dict[str, np.ndarray]:
         """Sample ``index`` as numpy arrays, before any transform (see :func:`generate_flow_sample`)."""
         if not 0 <= int(index) < self.size:
             raise IndexError(f"index {index} out of range for {self.size} samples")
-        rng = np.random.default_rng((self.seed, _SPLITS[self.split], int(index)))
-        return generate_flow_sample(rng, self.image_size, return_layers=return_layers, **self.knobs)
+        return generate_flow_sample(self.sample_rng(index), self.image_size, return_layers=return_layers, **self.knobs)
 
     def reseed(self, seed: int) -> None:
         if self.transform is not None and hasattr(self.transform, "reseed"):
             self.transform.reseed(seed)
-
-    def __len__(self) -> int:
-        return self.size
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         sample = self.generate(index)
@@ -313,7 +308,7 @@ class SyntheticFlowDataset(Dataset):
         return flow_sample_to_tensors(sample)
 
 
-class SyntheticFlowDataModule(pl.LightningDataModule):
+class SyntheticFlowDataModule(ProceduralSplitsDataModule[SyntheticFlowDataset]):
     """LightningDataModule over :class:`SyntheticFlowDataset` train / val / test splits: the flow task's
     default data.
 
@@ -354,70 +349,20 @@ class SyntheticFlowDataModule(pl.LightningDataModule):
         noise_std: float = 0.0,
         train_transform: FlowAugmentation | None = None,
     ) -> None:
-        super().__init__()
-        if int(image_size) < MIN_IMAGE_SIZE:
-            raise ValueError(f"image_size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
-        for key, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
-            if int(value) <= 0:
-                raise ValueError(f"{key} must be > 0, got {value}")
         if int(batch_size) <= 0 or (val_batch_size is not None and int(val_batch_size) <= 0):
             raise ValueError(f"batch sizes must be > 0, got {batch_size}, {val_batch_size}")
-        if int(num_workers) < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-        self.image_size = int(image_size)
-        self.train_size, self.val_size, self.test_size = int(train_size), int(val_size), int(test_size)
-        self.seed = int(seed)
-        self.batch_size = int(batch_size)
+        super().__init__(image_size, train_size, val_size, test_size, seed, batch_size, num_workers, train_transform)
         self.val_batch_size = self.batch_size if val_batch_size is None else int(val_batch_size)
-        self.num_workers = int(num_workers)
-        self.train_transform = train_transform
-        self.knobs = dict(
-            min_shapes=min_shapes,
-            max_shapes=max_shapes,
-            min_radius=min_radius,
-            max_radius=max_radius,
-            max_translation=max_translation,
-            max_rotation=max_rotation,
-            max_log2_scale=max_log2_scale,
-            texture_amplitude=texture_amplitude,
-            min_contrast=min_contrast,
-            noise_std=noise_std,
-        )
-        self.train_set: SyntheticFlowDataset | None = None
-        self.val_set: SyntheticFlowDataset | None = None
-        self.test_set: SyntheticFlowDataset | None = None
+        self.knobs = _scene_knobs(locals())
 
-    def _make(self, split: str, size: int, transform: FlowAugmentation | None = None) -> SyntheticFlowDataset:
+    def make_split(self, split: str, size: int, transform: FlowAugmentation | None = None) -> SyntheticFlowDataset:
         return SyntheticFlowDataset(split, size, self.image_size, self.seed, transform=transform, **self.knobs)
 
-    def setup(self, stage: str | None = None) -> None:
-        if stage in (None, "fit") and self.train_set is None:
-            self.train_set = self._make("train", self.train_size, self.train_transform)
-        if stage in (None, "fit", "validate") and self.val_set is None:
-            self.val_set = self._make("val", self.val_size)
-        if stage in (None, "test") and self.test_set is None:
-            self.test_set = self._make("test", self.test_size)
-
-    def _loader(self, dataset: SyntheticFlowDataset | None, name: str, train: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError(f"the {name} split is not built: call setup() first")
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size if train else self.val_batch_size,
-            shuffle=train,
-            num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(self.seed) if train else None,
-            worker_init_fn=seed_worker_pipeline,
-            persistent_workers=self.num_workers > 0,
-        )
+    @property
+    def eval_batch_size(self) -> int:
+        return self.val_batch_size
 
     def train_dataloader(self) -> DataLoader:
         if self.train_transform is not None:  # in-process stream (num_workers=0), one per DDP rank
             self.train_transform.reseed(rank_seed(self.seed, self.trainer))
-        return self._loader(self.train_set, "train", train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, "val", train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, "test", train=False)
+        return super().train_dataloader()

@@ -15,14 +15,20 @@ at 48x48; see ``conf/data`` and the recipe notes in the experiment config).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import cv2
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+
+from visionbench.data.procedural import (
+    ProceduralDataset,
+    ProceduralSplitsDataModule,
+    check_radius_range,
+    contrasting_colour,
+    typed_knobs,
+)
 
 __all__ = [
     "CLASS_NAMES",
@@ -54,8 +60,17 @@ PALETTE: np.ndarray = np.array(
 MEAN: tuple[float, float, float] = (0.5, 0.5, 0.5)
 STD: tuple[float, float, float] = (0.27, 0.27, 0.27)
 
-_SPLITS = {"train": 0, "val": 1, "test": 2}
-MIN_IMAGE_SIZE = 16
+_SCENE_KNOB_TYPES: dict[str, type] = {
+    "min_shapes": int,
+    "max_shapes": int,
+    "min_radius": float,
+    "max_radius": float,
+    "max_occlusion": float,
+    "min_contrast": float,
+    "texture_amplitude": float,
+    "background_texture": bool,
+    "noise_std": float,
+}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -142,20 +157,6 @@ def _texture(rng: np.random.Generator, size: int, colour: np.ndarray, amplitude:
     return colour[None, None, :] + amplitude * pattern[..., None] * tint[None, None, :]
 
 
-def _contrasting_colour(rng: np.random.Generator, others: list[np.ndarray], min_dist: float) -> np.ndarray:
-    """A uniform random RGB colour at least ``min_dist`` (Euclidean, [0,1] scale) from every colour in
-    ``others`` (best of 20 tries)."""
-    best, best_d = None, -1.0
-    for _ in range(20):
-        c = rng.uniform(0.05, 0.95, 3).astype(np.float32)
-        d = min((float(np.linalg.norm(c - o)) for o in others), default=np.inf)
-        if d >= min_dist:
-            return c
-        if d > best_d:
-            best, best_d = c, d
-    return best
-
-
 def generate_sample(
     rng: np.random.Generator,
     image_size: int,
@@ -212,7 +213,7 @@ def generate_sample(
             break
         else:
             continue
-        colour = _contrasting_colour(rng, colours, min_contrast)
+        colour = contrasting_colour(rng, colours, min_contrast, value_range=(0.05, 0.95), dtype=np.float32)
         colours.append(colour)
         tex = _texture(rng, s, colour, texture_amplitude)
         image[mask] = tex[mask]
@@ -230,7 +231,21 @@ def generate_sample(
 # --------------------------------------------------------------------------------------------------
 # Dataset and DataModule
 # --------------------------------------------------------------------------------------------------
-class SyntheticShapesDataset(Dataset):
+def _scene_knobs(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The difficulty knobs of :func:`generate_sample` picked from a constructor's ``locals()`` and typed; raises
+    ``ValueError`` on a knob out of its range."""
+    min_shapes, max_shapes = arguments["min_shapes"], arguments["max_shapes"]
+    if not 0 <= min_shapes <= max_shapes or max_shapes < 1:
+        raise ValueError(f"need 0 <= min_shapes <= max_shapes and max_shapes >= 1, got {min_shapes}, {max_shapes}")
+    if min(arguments["noise_std"], arguments["texture_amplitude"], arguments["min_contrast"]) < 0:
+        raise ValueError("noise_std, texture_amplitude and min_contrast must be >= 0")
+    check_radius_range(arguments["min_radius"], arguments["max_radius"])
+    if not 0 <= arguments["max_occlusion"] <= 1:
+        raise ValueError(f"max_occlusion must be in [0, 1], got {arguments['max_occlusion']}")
+    return typed_knobs(_SCENE_KNOB_TYPES, arguments)
+
+
+class SyntheticShapesDataset(ProceduralDataset):
     """Procedural shapes segmentation dataset (7 classes: background + 6 shapes told apart by form).
 
     All samples are generated in ``__init__`` (about 1 ms each at 48x48) from
@@ -282,40 +297,13 @@ class SyntheticShapesDataset(Dataset):
         mean: tuple[float, float, float] = MEAN,
         std: tuple[float, float, float] = STD,
     ) -> None:
-        if split not in _SPLITS:
-            raise ValueError(f"split must be one of {sorted(_SPLITS)}, got {split!r}")
-        if int(size) <= 0:
-            raise ValueError(f"size must be a positive number of samples, got {size}")
-        if int(image_size) < MIN_IMAGE_SIZE:
-            raise ValueError(f"image_size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
-        if not 0 <= min_shapes <= max_shapes or max_shapes < 1:
-            raise ValueError(f"need 0 <= min_shapes <= max_shapes and max_shapes >= 1, got {min_shapes}, {max_shapes}")
-        if noise_std < 0 or texture_amplitude < 0 or min_contrast < 0:
-            raise ValueError("noise_std, texture_amplitude and min_contrast must be >= 0")
-        if not 0 < min_radius <= max_radius <= 0.5:
-            raise ValueError(f"need 0 < min_radius <= max_radius <= 0.5, got {min_radius}, {max_radius}")
-        if not 0 <= max_occlusion <= 1:
-            raise ValueError(f"max_occlusion must be in [0, 1], got {max_occlusion}")
+        super().__init__(split, size, image_size, seed)
+        self.knobs = _scene_knobs(locals())
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError(f"mean and std need 3 entries and std > 0, got {mean}, {std}")
-        self.split = split
-        self.size = int(size)
-        self.image_size = int(image_size)
-        self.seed = int(seed)
         self.transform = transform
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
-        self._knobs = dict(
-            min_shapes=int(min_shapes),
-            max_shapes=int(max_shapes),
-            min_radius=float(min_radius),
-            max_radius=float(max_radius),
-            max_occlusion=float(max_occlusion),
-            min_contrast=float(min_contrast),
-            texture_amplitude=float(texture_amplitude),
-            background_texture=bool(background_texture),
-            noise_std=float(noise_std),
-        )
         images = np.empty((self.size, self.image_size, self.image_size, 3), np.uint8)
         labels = np.empty((self.size, self.image_size, self.image_size), np.uint8)
         for i in range(self.size):
@@ -331,11 +319,7 @@ class SyntheticShapesDataset(Dataset):
 
     def generate(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Regenerate sample ``index`` from scratch: ``(image H,W,3 uint8, label H,W uint8)``."""
-        rng = np.random.default_rng((self.seed, _SPLITS[self.split], int(index)))
-        return generate_sample(rng, self.image_size, **self._knobs)
-
-    def __len__(self) -> int:
-        return self.size
+        return generate_sample(self.sample_rng(index), self.image_size, **self.knobs)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         image, label = self.images[index], self.labels[index]
@@ -347,7 +331,7 @@ class SyntheticShapesDataset(Dataset):
         return {"image": img, "mask": torch.from_numpy(np.ascontiguousarray(label)).long()}
 
 
-class SyntheticShapesDataModule(pl.LightningDataModule):
+class SyntheticShapesDataModule(ProceduralSplitsDataModule[SyntheticShapesDataset]):
     """LightningDataModule over :class:`SyntheticShapesDataset` train / val / test splits.
 
     Args:
@@ -389,79 +373,18 @@ class SyntheticShapesDataModule(pl.LightningDataModule):
         noise_std: float = 0.03,
         train_transform: Callable[..., dict[str, Any]] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(image_size, train_size, val_size, test_size, seed, batch_size, num_workers, train_transform)
         self.save_hyperparameters(ignore=["train_transform"], logger=False)
-        if int(image_size) < MIN_IMAGE_SIZE:
-            raise ValueError(f"image_size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
-        for name, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
-            if int(value) <= 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
-        if int(batch_size) <= 0:
-            raise ValueError(f"batch_size must be > 0, got {batch_size}")
-        if int(num_workers) < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-        self.image_size = int(image_size)
-        self.train_size = int(train_size)
-        self.val_size = int(val_size)
-        self.test_size = int(test_size)
-        self.seed = int(seed)
-        self.batch_size = int(batch_size)
-        self.num_workers = int(num_workers)
-        self.train_transform = train_transform
-        self.knobs = dict(
-            min_shapes=min_shapes,
-            max_shapes=max_shapes,
-            min_radius=min_radius,
-            max_radius=max_radius,
-            max_occlusion=max_occlusion,
-            min_contrast=min_contrast,
-            texture_amplitude=texture_amplitude,
-            background_texture=background_texture,
-            noise_std=noise_std,
-        )
+        self.knobs = _scene_knobs(locals())
         self.num_classes: int = len(CLASS_NAMES)
         self.class_names: list[str] = list(CLASS_NAMES)
         self.palette: np.ndarray = PALETTE.copy()
         self.mean: tuple[float, float, float] = MEAN
         self.std: tuple[float, float, float] = STD
-        self.train_set: SyntheticShapesDataset | None = None
-        self.val_set: SyntheticShapesDataset | None = None
-        self.test_set: SyntheticShapesDataset | None = None
-        # Validate the knobs now rather than at setup time.
-        SyntheticShapesDataset("val", 1, self.image_size, self.seed, **self.knobs)
 
-    def _make(self, split: str, size: int, transform=None) -> SyntheticShapesDataset:
+    def make_split(
+        self, split: str, size: int, transform: Callable[..., dict[str, Any]] | None = None
+    ) -> SyntheticShapesDataset:
         return SyntheticShapesDataset(
             split, size, self.image_size, self.seed, transform=transform, mean=self.mean, std=self.std, **self.knobs
         )
-
-    def setup(self, stage: str | None = None) -> None:
-        if stage in (None, "fit") and self.train_set is None:
-            self.train_set = self._make("train", self.train_size, self.train_transform)
-        if stage in (None, "fit", "validate") and self.val_set is None:
-            self.val_set = self._make("val", self.val_size)
-        if stage in (None, "test") and self.test_set is None:
-            self.test_set = self._make("test", self.test_size)
-
-    def _loader(self, dataset: SyntheticShapesDataset | None, name: str, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError(f"the {name} split is not built: call setup() first")
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            drop_last=False,
-            num_workers=self.num_workers,
-            generator=generator,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, "train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, "val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, "test", shuffle=False)
