@@ -181,6 +181,13 @@ class FlowDataset(Dataset):
         flow[~valid] = 0.0
         return {"image1": image1, "image2": image2, "flow": flow, "valid": valid}
 
+    def _frames_and_flo(self, image1_path: Path, image2_path: Path, flow_path: Path) -> dict[str, np.ndarray]:
+        """The sample of two frames and a ``.flo`` ground truth (FlyingChairs, Middlebury), sizes checked."""
+        image1, image2 = read_rgb_image(image1_path), read_rgb_image(image2_path)
+        flow, valid = read_flo(flow_path)
+        _same_size((image1_path, image2_path, flow_path), (image1, image2, flow))
+        return self._sample(image1, image2, flow, valid)
+
     def _empty(self, root: Path, split: str, layout: str) -> DatasetLayoutError:
         return DatasetLayoutError(f"{self.name}: split {split!r} of {root} has no sample; {layout}")
 
@@ -346,11 +353,7 @@ class FlyingChairsDataset(FlowDataset):
         return self.pairs[index][0].name[: -len("_img1.ppm")]
 
     def load(self, index: int) -> dict[str, np.ndarray]:
-        files = self.pairs[index]
-        image1, image2 = read_rgb_image(files[0]), read_rgb_image(files[1])
-        flow, valid = read_flo(files[2])
-        _same_size(files, (image1, image2, flow))
-        return self._sample(image1, image2, flow, valid)
+        return self._frames_and_flo(*self.pairs[index])
 
 
 class FlyingChairsDataModule(FlowDataModule):
@@ -788,11 +791,7 @@ class MiddleburyDataset(FlowDataset):
         return self.pairs[index][0].parent.name
 
     def load(self, index: int) -> dict[str, np.ndarray]:
-        files = self.pairs[index]
-        image1, image2 = read_rgb_image(files[0]), read_rgb_image(files[1])
-        flow, valid = read_flo(files[2])
-        _same_size(files, (image1, image2, flow))
-        return self._sample(image1, image2, flow, valid)
+        return self._frames_and_flo(*self.pairs[index])
 
 
 class MiddleburyDataModule(FlowDataModule):
