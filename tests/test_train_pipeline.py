@@ -7,11 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from PIL import Image
 
 from tests.conftest import TINY, compose_config
 from visionbench.runner import run_dir
+from visionbench.runner.builders import build_task
 from visionbench.runner.evaluate import evaluate
 from visionbench.runner.train import train
 
@@ -195,3 +198,19 @@ def test_evaluate_with_sliding_window_and_multi_scale_flip_inference(tmp_path: P
         assert sources[name]["postprocess"]["_target_"] == "visionbench.postprocess.DenseCRF"
         assert sources[name]["postprocess"]["iterations"] == 2
     assert sources["tta"]["postprocess"] is None
+
+
+def test_validation_is_scored_in_float32_under_mixed_precision(tmp_path: Path) -> None:
+    """The shared validation/test step turns autocast off, so a bf16-mixed run scores as evaluate.py (float32)."""
+    cfg = compose_config("train", TINY, tmp_path)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("validate")
+    task = build_task(cfg, datamodule)
+    output_dtypes = []
+    task.model.register_forward_hook(lambda module, inputs, output: output_dtypes.append(output.dtype))
+    batch = next(iter(datamodule.val_dataloader()))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        task.model(batch["image"])
+        task.validation_step(batch, 0)
+    assert output_dtypes == [torch.bfloat16, torch.float32]
+    assert task.val_metrics.compute()["mIoU"] >= 0.0

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytorch_lightning as pl
-import torch
 from torch import Tensor, nn
 
 from visionbench.callbacks import FlowPredictionImages
@@ -32,8 +31,8 @@ class FlowTask(EpochMetricsMixin, pl.LightningModule):
     training mode ``{"flow", "predictions"}`` for their loss (multi-scale or per-iteration flows); classical
     methods return the flow tensor and have nothing to train (evaluate them with evaluate.py).
 
-    Validation and test predictions are made in float32 also under mixed precision. Logs ``train/loss`` (and each
-    term) per step, and per evaluation epoch ``{val,test}/{EPE,px1,px3,px5,Fl}``
+    Validation and test predictions are made in float32 also under mixed precision (:class:`EpochMetricsMixin`).
+    Logs ``train/loss`` (and each term) per step, and per evaluation epoch ``{val,test}/{EPE,px1,px3,px5,Fl}``
     pixel-pooled (every valid pixel of the split weighs the same, as KITTI's and RAFT's Sintel numbers),
     ``..._per_image`` (each image weighs the same, as ptlflow's default), and ``_noc`` / ``_occ`` variants on
     non-occluded / occluded pixels when the data has occlusion masks. px* are fractions, Fl is in percent.
@@ -81,18 +80,9 @@ class FlowTask(EpochMetricsMixin, pl.LightningModule):
             self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=batch_size)
         return total
 
-    def _evaluation_step(self, metrics: FlowMetrics, batch: dict[str, Tensor]) -> None:
-        # scored in float32 even when training runs under autocast (trainer.precision=bf16-mixed): EPE is read to
-        # 1e-3 px and evaluate.py (float32) must reproduce the validation score
-        with torch.autocast(self.device.type, enabled=False):
-            prediction = self(batch["image1"], batch["image2"])
+    def evaluation_step(self, stage: str, metrics: FlowMetrics, batch: dict[str, Tensor]) -> None:
+        prediction = self(batch["image1"], batch["image2"])
         metrics.update(prediction, batch["flow"], batch["valid"], batch.get("occlusion"))
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._evaluation_step(self.val_metrics, batch)
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._evaluation_step(self.test_metrics, batch)
 
     def configure_optimizers(self) -> dict:
         parameters = [p for p in self.parameters() if p.requires_grad]

@@ -74,14 +74,8 @@ class ReidTask(EpochMetricsMixin, pl.LightningModule):
             self.log("train/scale", self.loss.scale.detach(), on_step=False, on_epoch=True, batch_size=batch_size)
         return loss
 
-    def _evaluation_step(self, metrics: ReidMetrics, batch: dict[str, Tensor]) -> None:
+    def evaluation_step(self, stage: str, metrics: ReidMetrics, batch: dict[str, Tensor]) -> None:
         metrics.update(self(batch["image"]), batch["label"], batch["is_query"])
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._evaluation_step(self.val_metrics, batch)
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._evaluation_step(self.test_metrics, batch)
 
     def configure_optimizers(self) -> dict:
         if self.optimizer_factory is None or self.loss is None:

@@ -166,19 +166,13 @@ class SegmentationTask(EpochMetricsMixin, pl.LightningModule):
         both use this."""
         return self._infer(images, output_size)[0]
 
-    def _evaluation_step(self, stage: str, metrics: SegmentationMetrics, batch: dict[str, Tensor]) -> None:
+    def evaluation_step(self, stage: str, metrics: SegmentationMetrics, batch: dict[str, Tensor]) -> None:
         images, masks = batch["image"], batch["mask"]
         probabilities, output = self._infer(images, masks.shape[-2:])
         metrics.update(probabilities, masks)  # arg-max over classes
         if self.evaluation_loss:
             total, _, _ = self._loss(self.model(images) if output is None else output, masks)
             self.log(f"{stage}/loss", total, on_step=False, on_epoch=True, batch_size=images.shape[0], sync_dist=True)
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._evaluation_step("val", self.val_metrics, batch)
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._evaluation_step("test", self.test_metrics, batch)
 
     def log_epoch_metrics(self, stage: str, metrics: SegmentationMetrics) -> None:
         scores = metrics.compute()  # synchronised across processes by torchmetrics

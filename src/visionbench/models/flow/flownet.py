@@ -101,8 +101,7 @@ class FlowNetDecoder(nn.Module):
 class _FlowNet(nn.Module):
     """What FlowNetS and FlowNetC share: input normalisation, padding, the upper encoder conv4 .. conv6_1, the
     decoder and the output contract. A subclass builds its layers up to conv3_1, then calls
-    :meth:`build_upper_encoder`, :meth:`build_decoder` and :meth:`init_weights`, and implements
-    :meth:`encode_lower`."""
+    :meth:`build_shared_layers`, and implements :meth:`encode_lower`."""
 
     def __init__(self, width_multiplier: float, batch_norm: bool, rgb_mean: Sequence[float] | None) -> None:
         super().__init__()
@@ -116,9 +115,10 @@ class _FlowNet(nn.Module):
     def width(self, channels: int) -> int:
         return scaled(channels, self.width_multiplier)
 
-    def build_upper_encoder(self) -> None:
-        """conv4 3x3/2 512, conv4_1 3x3 512, conv5 3x3/2 512, conv5_1 3x3 512, conv6 3x3/2 1024, conv6_1 3x3 1024 on
-        the 256 channels of conv3_1."""
+    def build_shared_layers(self) -> None:
+        """The upper encoder on the 256 channels of conv3_1 (conv4 3x3/2 512, conv4_1 3x3 512, conv5 3x3/2 512,
+        conv5_1 3x3 512, conv6 3x3/2 1024, conv6_1 3x3 1024) and the refinement part on conv2 (128), conv3_1 (256),
+        conv4_1, conv5_1 and conv6_1; then every layer's initialisation (:meth:`init_weights`)."""
         w, bn = self.width, self.batch_norm
         self.conv4 = conv(w(256), w(512), 3, 2, bn)
         self.conv4_1 = conv(w(512), w(512), 3, 1, bn)
@@ -126,11 +126,8 @@ class _FlowNet(nn.Module):
         self.conv5_1 = conv(w(512), w(512), 3, 1, bn)
         self.conv6 = conv(w(512), w(1024), 3, 2, bn)
         self.conv6_1 = conv(w(1024), w(1024), 3, 1, bn)
-
-    def build_decoder(self) -> None:
-        """The refinement part on conv2 (128), conv3_1 (256), conv4_1 (512), conv5_1 (512) and conv6_1 (1024)."""
-        w = self.width
         self.decoder = FlowNetDecoder([w(128), w(256), w(512), w(512)], w(1024), [w(c) for c in (512, 256, 128, 64)])
+        self.init_weights()
 
     def init_weights(self) -> None:
         """MSRA (He) initialisation for leaky ReLU 0.1 of every (transposed) convolution, zero biases."""
@@ -222,9 +219,7 @@ class FlowNetS(_FlowNet):
         self.conv2 = conv(w(64), w(128), 5, 2, bn)
         self.conv3 = conv(w(128), w(256), 5, 2, bn)
         self.conv3_1 = conv(w(256), w(256), 3, 1, bn)
-        self.build_upper_encoder()
-        self.build_decoder()
-        self.init_weights()
+        self.build_shared_layers()
 
     def encode_lower(self, image1: torch.Tensor, image2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         conv2 = self.conv2(self.conv1(torch.cat([image1, image2], dim=1)))
@@ -270,9 +265,7 @@ class FlowNetC(_FlowNet):
         self.correlation = Correlation(max_displacement, displacement_stride)
         self.conv_redir = conv(w(256), w(32), 1, 1, bn)
         self.conv3_1 = conv(w(32) + self.correlation.out_channels, w(256), 3, 1, bn)
-        self.build_upper_encoder()
-        self.build_decoder()
-        self.init_weights()
+        self.build_shared_layers()
 
     def encode_lower(self, image1: torch.Tensor, image2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch = image1.shape[0]
