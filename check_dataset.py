@@ -1,4 +1,4 @@
-"""Check a dataset on disk: `python check_dataset.py data=folder data.root=/path/to/data` (conf/check_dataset.yaml).
+"""Check a dataset on disk: `python check_dataset.py data=segmentation/folder data.root=/path/to/data` (conf/check_dataset.yaml).
 
 Prints the splits, the label histogram and every problem found; exits with 0 when clean, 1 otherwise.
 """

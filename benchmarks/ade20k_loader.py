@@ -1,9 +1,9 @@
 """ADE20K training-loader throughput: the albumentations pipeline vs the same ops written with plain OpenCV/numpy.
 
-Both variants run inside the same :class:`~visionbench.data.ade20k.ADE20KDataset` (same JPEG/PNG decoding,
+Both variants run inside the same :class:`~visionbench.data.segmentation.ade20k.ADE20KDataset` (same JPEG/PNG decoding,
 same checks, same tensor conversion) and the same DataLoader settings; only the transform differs:
 
-- ours: :func:`visionbench.data.transforms.segmentation_train_pipeline` (albumentations Compose with the
+- ours: :func:`visionbench.data.segmentation.transforms.segmentation_train_pipeline` (albumentations Compose with the
   custom RandomRescale / CatMaxRatioCrop / PhotoMetricDistortion and the built-in flip, Normalize,
   PadIfNeeded);
 - OpenCV: :class:`OpenCVTrainPipeline` below, the same ops with the same parameters as direct cv2/numpy calls
@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from visionbench.data.ade20k import ADE20KDataset
 from visionbench.data.loaders import seed_worker_pipeline
-from visionbench.data.transforms import (
+from visionbench.data.segmentation.ade20k import ADE20KDataset
+from visionbench.data.segmentation.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     rescale_size,

@@ -37,7 +37,7 @@ import numpy as np
 import scipy
 from baselines.sort_per_track import PerTrackSORT
 
-from visionbench.data.mot_io import read_mot_table
+from visionbench.data.tracking.mot_io import read_mot_table
 from visionbench.models.tracking import SORT, Detections, Tracks
 from visionbench.models.tracking.run import frame_detections
 

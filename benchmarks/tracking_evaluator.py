@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionbench.data.mot_io import read_mot_table
+from visionbench.data.tracking.mot_io import read_mot_table
 from visionbench.metrics.tracking import evaluate_sequence
 
 REPO = Path(__file__).resolve().parents[1]

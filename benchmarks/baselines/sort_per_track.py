@@ -1,7 +1,8 @@
 """SORT written the way the reference implementation is organised: one Python object per track, each holding a
 ``filterpy.kalman.KalmanFilter``, and Python loops over tracks and matches.
 
-Used as the oracle of ``tests/test_sort.py`` (the vectorised :class:`visionbench.models.tracking.SORT` must give
+Used as the oracle of ``tests/models/tracking/test_sort.py`` (the
+vectorised :class:`visionbench.models.tracking.SORT` must give
 the same ids and boxes) and as the baseline of ``benchmarks/sort_speed.py``. Semantics as documented on
 :class:`~visionbench.models.tracking.SORT`; this file shares no code with it (only numpy, scipy and filterpy).
 

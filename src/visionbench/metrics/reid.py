@@ -85,7 +85,7 @@ class ReidMetrics(Metric):
     ``update(embeddings B,D, ids B, is_query B bool)`` per batch; ``compute()`` splits the accumulated samples
     into queries and gallery and returns :func:`retrieval_scores` of their cosine distances (``rank1``,
     ``rank5``, ``rank10``, ``mAP``, ``num_queries``). The query/gallery protocol (which samples are queries, which
-    are excluded) is the dataset's: see :class:`visionbench.data.reid.ReidCropsDataModule`.
+    are excluded) is the dataset's: see :class:`visionbench.data.tracking.reid.ReidCropsDataModule`.
 
     Args:
         ranks: the ``k`` of the CMC scores.

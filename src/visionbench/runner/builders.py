@@ -33,13 +33,16 @@ def build_task(cfg: DictConfig, datamodule: pl.LightningDataModule, **evaluation
 
 
 def build_each(group: Mapping | None) -> list:
-    """Instantiate every entry of a group such as ``callbacks`` or ``logger`` (a mapping of name -> config)."""
+    """Instantiate every entry of a group such as ``callbacks`` or ``logger`` (a mapping of name -> config); an
+    entry set to null is left out (how ``callbacks/minimal.yaml`` removes entries of ``callbacks/default.yaml``)."""
     if not group:
         return []
     if not isinstance(group, Mapping):
         raise TypeError(f"expected a mapping of name -> object config, got {type(group).__name__}")
     objects = []
     for name, node in group.items():
+        if node is None:
+            continue
         if not isinstance(node, Mapping) or "_target_" not in node:
             raise ValueError(f"config entry '{name}' has no _target_; got {node!r}")
         objects.append(instantiate(node))

@@ -6,7 +6,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from rich.console import Console
 
-from visionbench.data.check import check_segmentation_dataset, missing_contract, print_report
+from visionbench.data.segmentation.check import check_segmentation_dataset, missing_contract, print_report
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNSUPPORTED = 0, 1, 2
 
@@ -20,7 +20,7 @@ def check_dataset(cfg: DictConfig) -> int:
         print(
             f"[visionbench] cannot check data={cfg.data.get('_target_')}: {type(datamodule).__name__} does not "
             f"implement the dataset-check contract (missing: {', '.join(missing)}). check_dataset.py checks "
-            "datasets read from disk, e.g. `python check_dataset.py data=folder data.root=/path/to/data`; "
+            "datasets read from disk, e.g. `python check_dataset.py data=segmentation/folder data.root=/path/to/data`; "
             "generated (synthetic) datasets have nothing to check.",
             file=sys.stderr,
         )

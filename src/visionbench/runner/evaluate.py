@@ -55,7 +55,7 @@ def evaluation_setup(cfg: DictConfig) -> tuple[DictConfig, Path | None, Path | N
     if missing:
         raise ValueError(
             "evaluate.py needs run_dir=<training run> or ckpt_path=<checkpoint> for a trained model, or task=, "
-            "model= and data= for a method without training (e.g. task=flow model=flow/dis data=middlebury); "
+            "model= and data= for a method without training (e.g. task=flow model=flow/dis data=flow/middlebury); "
             f"missing: {missing}"
         )
     return cfg, None, None

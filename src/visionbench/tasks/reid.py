@@ -22,7 +22,7 @@ class ReidTask(EpochMetricsMixin, pl.LightningModule):
     Bewley 2018) and evaluates it by re-identification.
 
     Batches are dicts ``{"image": float B,3,H,W normalised crops, "label": int64 B identity}`` plus, for
-    validation / test, ``"is_query": bool B`` (:class:`~visionbench.data.reid.ReidCropsDataModule`). Logs
+    validation / test, ``"is_query": bool B`` (:class:`~visionbench.data.tracking.reid.ReidCropsDataModule`). Logs
     ``train/loss`` and ``train/accuracy`` (identity classification), and per evaluation epoch
     ``{val,test}/{rank1,rank5,rank10,mAP,num_queries}`` (:mod:`visionbench.metrics.reid`: cosine distance, CMC and
     mAP over the split's queries against its gallery). Checkpoints also store the network's constructor arguments

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from visionbench.data.mot import MotBenchmark, MotSequence
-from visionbench.data.mot_io import MotTable, read_mot_table, write_results
+from visionbench.data.tracking.mot import MotBenchmark, MotSequence
+from visionbench.data.tracking.mot_io import MotTable, read_mot_table, write_results
 from visionbench.metrics.tracking import combine_sequences, evaluate_sequence
 from visionbench.models.tracking.run import track_sequence, track_sequences
 from visionbench.models.tracking.types import Tracker
@@ -41,7 +41,7 @@ class TrackingResults:
 
 class TrackingEvaluation:
     """Runs any tracker with the :class:`~visionbench.models.tracking.types.Tracker` interface over every
-    sequence of a :class:`~visionbench.data.mot.MotBenchmark` and scores it with TrackEval's semantics.
+    sequence of a :class:`~visionbench.data.tracking.mot.MotBenchmark` and scores it with TrackEval's semantics.
 
     For each sequence the tracker is reset, fed each frame's public detections (``det/det.txt``, those scoring
     at least ``min_score``) and, if it asks for them (``tracker.needs_frames``), the frame image. Its tracks are

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from visionbench.data.errors import DatasetLayoutError
-from visionbench.data.mot_io import MotTable, read_mot_table
+from visionbench.data.tracking.mot_io import MotTable, read_mot_table
 from visionbench.metrics.tracking.clear import clear_scores as _clear_scores
 from visionbench.metrics.tracking.clear import combine_clear
 from visionbench.metrics.tracking.hota import (
@@ -44,7 +44,7 @@ def evaluate_sequence(
 ) -> TrackingScores:
     """CLEAR, Identity, HOTA and Count scores of one sequence, as TrackEval's MOTChallenge evaluation gives them.
 
-    ``gt``/``tracker``: tables from :func:`~visionbench.data.mot_io.read_mot_table` (kinds ``"gt"`` and
+    ``gt``/``tracker``: tables from :func:`~visionbench.data.tracking.mot_io.read_mot_table` (kinds ``"gt"`` and
     ``"result"``); ``num_frames``: the sequence length (``seqinfo.ini`` ``seqLength``; frames without boxes are
     allowed, boxes beyond it raise). ``benchmark`` (MOT15, MOT16, MOT17, MOT20) picks the preprocessing rules;
     ``preprocess=False`` switches the distractor removal off (as TrackEval's ``DO_PREPROC``). See the module

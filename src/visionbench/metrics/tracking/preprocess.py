@@ -1,4 +1,4 @@
-"""From a ground-truth and a tracker :class:`~visionbench.data.mot_io.MotTable` to the data the metrics score.
+"""From a ground-truth and a tracker :class:`~visionbench.data.tracking.mot_io.MotTable` to the data the metrics score.
 
 The rules are those of the official MOTChallenge evaluator (TrackEval's ``MotChallenge2DBox``):
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from visionbench.data.errors import DatasetFormatError
-from visionbench.data.mot_io import MotTable
+from visionbench.data.tracking.mot_io import MotTable
 from visionbench.metrics.tracking.matching import EPS, assign_frames, compact_labels, overlapping_pairs
 
 BENCHMARKS = ("MOT15", "MOT16", "MOT17", "MOT20")

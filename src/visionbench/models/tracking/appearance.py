@@ -6,10 +6,10 @@ convolutions, a 3x3 max-pool with stride 2, six pre-activation residual blocks (
 4w with stride 2, 4w; w = 32 in the paper), a dense layer, batch normalisation and L2 normalisation. Inputs are
 128x64 (height x width) RGB crops in the paper; :class:`AppearanceNet` takes any size divisible by 8.
 
-Crops are cut the same way for training (:mod:`visionbench.data.reid`) and for tracking
-(:class:`AppearanceEncoder`) by :func:`cut_crops`: each box is widened or narrowed about its centre to the input's
-aspect ratio (its height is kept), clipped to the image, and resized; :func:`crops_to_tensor` then normalises with
-:data:`IMAGE_MEAN` / :data:`IMAGE_STD`.
+Crops are cut the same way for training (:mod:`visionbench.data.tracking.reid`) and for tracking
+(:class:`AppearanceEncoder`) by :mod:`visionbench.data.tracking.crops`: each box is widened or narrowed about its
+centre to the input's aspect ratio (its height is kept), clipped to the image, resized, and normalised with ImageNet
+statistics.
 """
 
 from __future__ import annotations
@@ -18,16 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-IMAGE_MEAN = (0.485, 0.456, 0.406)
-"""Per-channel RGB mean (of [0, 1] pixel values) subtracted from every crop."""
-IMAGE_STD = (0.229, 0.224, 0.225)
-"""Per-channel RGB standard deviation every crop is divided by."""
+from visionbench.data.tracking.crops import crops_to_tensor, cut_crops
+
 CHECKPOINT_KEY = "appearance_net"
 """Key of a reid-task checkpoint holding the network's constructor arguments (:meth:`AppearanceNet.config`)."""
 
@@ -76,9 +73,9 @@ class ResidualBlock(nn.Module):
 class AppearanceNet(nn.Module):
     """The DeepSORT appearance CNN (Wojke and Bewley 2018): crops in, L2-normalised embeddings out.
 
-    ``forward(crops)`` takes ``B,3,H,W`` float crops normalised with :data:`IMAGE_MEAN` / :data:`IMAGE_STD`
-    (:func:`crops_to_tensor`) and returns ``B,embedding_dim`` embeddings of unit L2 norm. With the defaults this is
-    the paper's 2.8M-parameter network on 128x64 crops.
+    ``forward(crops)`` takes ``B,3,H,W`` float crops normalised with ImageNet statistics
+    (:func:`~visionbench.data.tracking.crops.crops_to_tensor`) and returns ``B,embedding_dim`` embeddings of unit L2
+    norm. With the defaults this is the paper's 2.8M-parameter network on 128x64 crops.
 
     Args:
         width: channels of the stem and the first residual stage (the later stages have 2x and 4x); paper 32.
@@ -145,54 +142,11 @@ class AppearanceNet(nn.Module):
         return F.normalize(self.head(self.stages(self.stem(crops))), dim=1)
 
 
-def crop_windows(boxes_xyxy: np.ndarray, input_size: Sequence[int]) -> np.ndarray:
-    """The image windows :func:`cut_crops` reads: each ``x1, y1, x2, y2`` box widened or narrowed about its
-    centre to the aspect ratio ``width / height`` of ``input_size = (height, width)``, height kept (deep_sort's
-    rule). ``(N, 4)`` float64, not yet clipped to the image."""
-    boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
-    aspect = float(input_size[1]) / float(input_size[0])
-    centre_x = (boxes[:, 0] + boxes[:, 2]) / 2
-    half_width = aspect * (boxes[:, 3] - boxes[:, 1]) / 2
-    return np.stack([centre_x - half_width, boxes[:, 1], centre_x + half_width, boxes[:, 3]], axis=1)
-
-
-def cut_crops(frame: np.ndarray, boxes_xyxy: np.ndarray, input_size: Sequence[int]) -> np.ndarray:
-    """Cut ``(N, height, width, 3)`` uint8 crops of ``boxes_xyxy`` from an ``H,W,3`` uint8 frame.
-
-    Each window (:func:`crop_windows`) is rounded to whole pixels, clipped to the frame and resized to
-    ``input_size = (height, width)`` (area interpolation when shrinking, bilinear when enlarging). A window with
-    nothing inside the frame gives a mid-grey crop.
-    """
-    height, width = int(input_size[0]), int(input_size[1])
-    windows = crop_windows(boxes_xyxy, input_size)
-    crops = np.full((len(windows), height, width, 3), 128, dtype=np.uint8)
-    frame_height, frame_width = frame.shape[:2]
-    for index, (x1, y1, x2, y2) in enumerate(np.round(windows)):
-        left, right = int(np.clip(x1, 0, frame_width)), int(np.clip(x2, 0, frame_width))
-        top, bottom = int(np.clip(y1, 0, frame_height)), int(np.clip(y2, 0, frame_height))
-        if right <= left or bottom <= top:
-            continue
-        patch = frame[top:bottom, left:right]
-        shrinking = patch.shape[0] > height or patch.shape[1] > width
-        crops[index] = cv2.resize(
-            patch, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-        )
-    return crops
-
-
-def crops_to_tensor(crops: np.ndarray) -> Tensor:
-    """``(N, H, W, 3)`` uint8 RGB crops -> ``N,3,H,W`` float32 normalised with ``IMAGE_MEAN`` / ``IMAGE_STD``."""
-    tensor = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
-    return (tensor - mean) / std
-
-
 class AppearanceEncoder:
     """Appearance features for a tracker: ``encoder(frame, boxes_xyxy) -> (N, D)`` float32 unit-norm embeddings.
 
     ``frame`` is an ``H,W,3`` uint8 RGB image and ``boxes_xyxy`` an ``(N, 4)`` array of ``x1, y1, x2, y2`` pixel
-    boxes; crops are cut with :func:`cut_crops` (widened to the network's aspect ratio, clipped to the frame),
+    boxes; crops are cut with ``cut_crops`` (widened to the network's aspect ratio, clipped to the frame),
     normalised like training and passed through the network in eval mode without gradients, ``batch_size`` at a
     time. No boxes give a ``(0, D)`` array.
 

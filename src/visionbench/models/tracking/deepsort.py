@@ -8,10 +8,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from visionbench.data.tracking.boxes import Detections
 from visionbench.models.tracking.association import GATED_COST, iou_matrix, min_cost_matching, non_max_suppression
 from visionbench.models.tracking.kalman import CHI2_95_4DOF, DeepSortKalmanFilter, boxes_to_xyah, xyah_to_boxes
 from visionbench.models.tracking.sort import detection_arrays
-from visionbench.models.tracking.types import Detections, Tracks
+from visionbench.models.tracking.types import Tracks
 
 Encoder = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """``encoder(frame HxWx3 uint8, boxes (N, 4) x1, y1, x2, y2) -> (N, D)`` appearance embeddings."""

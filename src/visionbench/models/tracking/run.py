@@ -6,8 +6,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from visionbench.data.mot_io import MotTable
-from visionbench.models.tracking.types import Detections, Tracker, ltwh_to_xyxy, xyxy_to_ltwh
+from visionbench.data.tracking.boxes import Detections, ltwh_to_xyxy, xyxy_to_ltwh
+from visionbench.data.tracking.mot_io import MotTable
+from visionbench.models.tracking.types import Tracker
 
 
 def frame_detections(det_table: MotTable, num_frames: int) -> list[Detections]:
@@ -37,7 +38,7 @@ def track_sequence(
 
     Returns:
         ``(frames, ids, boxes_ltwh, scores)`` over all reported tracks, frame by frame, ready for
-        :func:`visionbench.data.mot_io.write_results`.
+        :func:`visionbench.data.tracking.mot_io.write_results`.
     """
     tracker.reset()
     frames, ids, boxes, scores = [], [], [], []

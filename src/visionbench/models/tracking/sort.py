@@ -8,9 +8,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from visionbench.data.tracking.boxes import Detections
 from visionbench.models.tracking.association import iou_planes, sort_associate_blocks
 from visionbench.models.tracking.kalman import SortKalmanFilter
-from visionbench.models.tracking.types import Detections, Tracks
+from visionbench.models.tracking.types import Tracks
 
 # Rows of the track table (float64, one column per track): rows 0-35 are the Kalman filter in block form
 # (SortKalmanFilter.block_predict: state, covariance blocks, noise), then

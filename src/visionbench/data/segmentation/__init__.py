@@ -1,0 +1,1 @@
+"""Semantic segmentation data: ADE20K, the folder dataset, synthetic shapes, the dataset check, transforms."""

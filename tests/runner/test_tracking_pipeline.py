@@ -1,0 +1,92 @@
+"""Tracking through the entry point: `evaluate.py task=tracking` runs a tracker over a MOT benchmark, writes the
+official result files, metrics.json and source.json, and scores exactly what it wrote."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, compose_config
+from visionbench.data.tracking.mot_io import read_mot_table
+from visionbench.metrics.tracking import evaluate_sequence
+from visionbench.runner.evaluate import evaluate
+from visionbench.runner.train import train
+
+MOT = REPO / "tests/fixtures/mot"
+TINY_SYNTHETIC = ["data.num_sequences=1", "data.num_frames=40"]
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _evaluate(tmp_path: Path, overrides: list[str]) -> Path:
+    out = tmp_path / "eval"
+    out.mkdir(parents=True)
+    evaluate(compose_config("evaluate", ["task=tracking", *overrides], out))
+    return out
+
+
+def test_reference_sort_row_through_evaluate(tmp_path: Path) -> None:
+    """SORT with the reference parameters on TUD-Campus, as the fixtures README's reference SORT row."""
+    out = _evaluate(tmp_path, ["data=tracking/mot15", f"data.root={MOT}", "data.sequences=[TUD-Campus]"])
+    metrics = _json(out / "metrics.json")
+    expected = {"MOTA": 0.626741, "MOTP": 0.73677, "IDF1": 0.606452, "HOTA": 0.45257}
+    for field, value in expected.items():
+        assert metrics[f"train/{field}"] == pytest.approx(value, abs=1e-6), field
+    assert (metrics["train/FP"], metrics["train/FN"], metrics["train/IDSW"]) == (15, 113, 6)
+    assert (metrics["train/MT"], metrics["train/PT"], metrics["train/ML"], metrics["train/Frag"]) == (6, 2, 0, 9)
+    assert metrics["train/TUD-Campus/MOTA"] == metrics["train/MOTA"]
+    source = _json(out / "source.json")
+    assert source["rules"] == "MOT15" and source["tracker"]["_target_"].endswith("SORT")
+    assert Path(source["result_files"]["TUD-Campus"]) == out / "data" / "TUD-Campus.txt"
+
+
+def test_synthetic_default_writes_results_it_scores(tmp_path: Path) -> None:
+    out = _evaluate(tmp_path, [f"paths.data_dir={tmp_path / 'data'}", *TINY_SYNTHETIC])
+    metrics = _json(out / "metrics.json")
+    (result,) = sorted((out / "data").iterdir())
+    name = result.stem
+    gt_file = next((tmp_path / "data" / "synthetic_mot").glob(f"*/*/test/{name}/gt/gt.txt"))
+    rescored = evaluate_sequence(read_mot_table(gt_file, "gt"), read_mot_table(result, "result"), 40, "MOT17")
+    assert metrics["test/HOTA"] == pytest.approx(rescored["HOTA"], abs=1e-12)
+    assert metrics["test/IDSW"] == rescored["IDSW"]
+    assert 0.3 < metrics["test/MOTA"] < 1.0  # SORT tracks the synthetic pedestrians, imperfectly
+    assert metrics["test/FPS"] > 0
+
+
+def test_results_are_never_overwritten(tmp_path: Path) -> None:
+    out = _evaluate(tmp_path, ["data=tracking/mot15", f"data.root={MOT}", "data.sequences=[TUD-Campus]"])
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
+        evaluate(compose_config("evaluate", ["task=tracking", "data=tracking/mot15", f"data.root={MOT}"], out))
+
+
+def test_sequences_without_ground_truth_are_tracked_not_scored(tmp_path: Path) -> None:
+    out = _evaluate(tmp_path, ["data=tracking/mot15", f"data.root={MOT}", "data.sequences=[KITTI-13,ADL-Rundle-6]"])
+    metrics = _json(out / "metrics.json")
+    assert set(metrics) == {"train/FPS"}
+    written = sorted(path.name for path in (out / "data").iterdir())
+    assert written == ["ADL-Rundle-6.txt", "KITTI-13.txt"]
+    assert len(read_mot_table(out / "data" / "KITTI-13.txt", "result")) > 0
+
+
+def test_trackers_cannot_be_trained(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(ValueError, match="evaluate.py task=tracking"):
+        train(compose_config("train", ["task=tracking"], run))
+
+
+@pytest.mark.slow
+def test_deepsort_with_trained_appearance_beats_sort_on_the_synthetic_default(tmp_path: Path) -> None:
+    """The issue's comparison, shrunk for CI: a small appearance model trained briefly with task=reid on the
+    synthetic train split, then DeepSORT vs SORT on the synthetic test split (the tracking default)."""
+    data = f"paths.data_dir={tmp_path / 'data'}"
+    run = tmp_path / "reid"
+    run.mkdir()
+    train(compose_config("train", ["task=reid", "model_size=small", "trainer.max_epochs=2", data], run))
+    sort = _json(_evaluate(tmp_path / "sort", [data]) / "metrics.json")
+    deepsort_overrides = [data, "model=tracking/deepsort", f"model.encoder.path={run}"]
+    deepsort = _json(_evaluate(tmp_path / "deepsort", deepsort_overrides) / "metrics.json")
+    assert deepsort["test/IDSW"] < sort["test/IDSW"]
+    assert deepsort["test/IDF1"] > sort["test/IDF1"] + 0.05
