@@ -70,6 +70,20 @@ def test_sequences_without_ground_truth_are_tracked_not_scored(tmp_path: Path) -
     assert len(read_mot_table(out / "data" / "KITTI-13.txt", "result")) > 0
 
 
+def test_sequences_without_ground_truth_next_to_scored_ones_are_marked(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = _evaluate(tmp_path, ["data=tracking/mot15", f"data.root={MOT}", "data.sequences=[TUD-Campus,KITTI-13]"])
+    metrics = _json(out / "metrics.json")
+    assert "train/TUD-Campus/HOTA" in metrics and not any("KITTI-13" in key for key in metrics)
+    assert metrics["train/HOTA"] == metrics["train/TUD-Campus/HOTA"]  # the combination holds the scored one only
+    printed = capsys.readouterr().out
+    kitti_row = next(line for line in printed.splitlines() if "KITTI-13" in line and "not scored" in line)
+    assert "no ground truth" in kitti_row
+    assert "1 sequence(s) without ground truth: KITTI-13" in printed
+    assert f"train/HOTA {metrics['train/HOTA']:.4f}" in " ".join(printed.replace("│", " ").split())
+
+
 def test_trackers_cannot_be_trained(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()

@@ -7,29 +7,23 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from visionbench.tasks.contract import problem_contract
+
 
 def build_task(cfg: DictConfig, datamodule: pl.LightningDataModule, **evaluation: Any) -> pl.LightningModule:
-    """The task of ``cfg.task`` with its model, loss, optimiser and schedule; dataset facts from the datamodule.
-
-    Segmentation datamodules (those with ``num_classes``) hand the class count to the model and the class
-    count and names to the task; re-identification datamodules (those with ``num_identities``) hand the identity
-    count to the loss, which holds the per-identity weights; flow datamodules have no such facts. ``loss``,
-    ``optim`` and ``sched`` may be absent (evaluation-only configs). ``evaluation`` holds evaluation-only task
-    arguments chosen by evaluate.py (segmentation: ``inference``, ``postprocess`` with ``image_mean``/``image_std``,
-    ``evaluation_loss``).
+    """The task of ``cfg.task`` with its model, loss, optimiser and schedule, each given the facts its problem's
+    contract takes from the datamodule (segmentation: class count and names; re-identification: identity count).
+    ``loss``, ``optim`` and ``sched`` may be absent (evaluation-only configs). ``evaluation`` holds evaluation-only
+    task arguments chosen by evaluate.py (:meth:`~visionbench.tasks.contract.ProblemContract.evaluation_arguments`).
     """
-    classes = {}
-    if hasattr(datamodule, "num_classes"):
-        classes = {"num_classes": datamodule.num_classes, "class_names": list(datamodule.class_names)}
-    model_facts = {"num_classes": classes["num_classes"]} if classes else {}
-    model = instantiate(cfg.model, **model_facts)
-    loss_facts = {"num_identities": datamodule.num_identities} if hasattr(datamodule, "num_identities") else {}
+    facts = problem_contract(cfg).dataset_facts(datamodule)
+    model = instantiate(cfg.model, **facts.model)
     training = {
-        "loss": instantiate(cfg.loss, **loss_facts) if cfg.get("loss") else None,
+        "loss": instantiate(cfg.loss, **facts.loss) if cfg.get("loss") else None,
         "optimizer": instantiate(cfg.optim) if cfg.get("optim") else None,
         "scheduler": instantiate(cfg.sched) if cfg.get("sched") else None,
     }
-    return instantiate(cfg.task, model=model, **training, **classes, **evaluation)
+    return instantiate(cfg.task, model=model, **training, **facts.task, **evaluation)
 
 
 def build_each(group: Mapping | None) -> list:

@@ -3,13 +3,13 @@
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-SCORE_PREFIXES = ("val/", "test/")
+from visionbench.tasks.contract import ProblemContract
 
 
 def write_json(data: Mapping, path: Path) -> Path:
@@ -21,54 +21,15 @@ def write_json(data: Mapping, path: Path) -> Path:
     return path
 
 
-def flat_metrics(
-    results: Mapping[str, float], per_class: Mapping[str, Mapping[str, Sequence[float]]], class_names: Sequence[str]
-) -> dict[str, float]:
-    """Flat ``stage/metric`` scores and ``stage/<metric>/<class>`` per-class scores (losses are left out)."""
-    flat = {key: float(value) for key, value in results.items() if key.startswith(SCORE_PREFIXES) and "loss" not in key}
-    for stage, metrics in per_class.items():
-        for metric, values in metrics.items():
-            for name, value in zip(class_names, values, strict=True):
-                flat[f"{stage}/{metric}/{name}"] = float(value)
-    return flat
-
-
-HEADLINE_METRICS = ("mIoU", "EPE", "mAP")
-"""The score printed first for a split: the first of these the task logged."""
-
-
-def task_metrics(results: Mapping[str, float], task: object) -> dict[str, float]:
-    """:func:`flat_metrics` of a task's results, with its per-class scores when it has any (segmentation)."""
-    return flat_metrics(results, getattr(task, "per_class_scores", {}), getattr(task, "class_names", []))
-
-
-def task_tables(task: object) -> list[Table]:
-    """The per-class tables of a task's latest evaluations (none for tasks without classes)."""
-    scores = getattr(task, "per_class_scores", {})
-    return [per_class_table(stage, stage_scores, task.class_names) for stage, stage_scores in scores.items()]
-
-
-def headline(metrics: Mapping[str, float], stage: str) -> tuple[str, float]:
-    """``(name, value)`` of the split's headline score, e.g. ``("test/mIoU", 0.91)`` or ``("val/EPE", 1.3)``."""
-    for name in HEADLINE_METRICS:
-        if f"{stage}/{name}" in metrics:
-            return f"{stage}/{name}", metrics[f"{stage}/{name}"]
-    return f"{stage}/-", float("nan")
-
-
-def _percent(value: float) -> str:
-    return "-" if value is None or math.isnan(value) else f"{100 * value:.2f}"
-
-
-def per_class_table(stage: str, scores: Mapping[str, Sequence[float]], class_names: Sequence[str]) -> Table:
-    """Per-class IoU / Acc / Dice in percent ('-' for classes absent from prediction and ground truth)."""
-    table = Table(title=f"{stage}: per-class scores (%)")
-    table.add_column("class")
-    for metric in scores:
-        table.add_column(metric, justify="right")
-    for index, name in enumerate(class_names):
-        table.add_row(name, *(_percent(values[index]) for values in scores.values()))
-    return table
+def headline_row(contract: ProblemContract, metrics: Mapping[str, float], split: str | None = None) -> dict[str, str]:
+    """``{"<split>/<headline metric>": value}`` of ``split``, or of the first split in ``metrics`` that has the
+    headline score (evaluations score the split their config names, e.g. MOT15's ``train``); empty when none does
+    (e.g. a tracking run without ground truth)."""
+    keys = [contract.headline.key(split)] if split else [key for key in metrics if key.count("/") == 1]
+    for key in keys:
+        if key.split("/")[1] == contract.headline.metric and metrics.get(key) is not None:
+            return {key: f"{metrics[key]:.4f}"}
+    return {}
 
 
 def summary_table(rows: Mapping[str, str]) -> Table:

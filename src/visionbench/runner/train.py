@@ -14,9 +14,9 @@ from visionbench.runner.batch_size import apply_total_batch_size
 from visionbench.runner.builders import build_each, build_task
 from visionbench.runner.environment import collect_environment, device_info
 from visionbench.runner.errors import reports_run_dir
-from visionbench.runner.reporting import headline, print_tables, summary_table, task_metrics, task_tables, write_json
+from visionbench.runner.reporting import headline_row, print_tables, summary_table, write_json
 from visionbench.runner.run_dir import ensure_fresh
-from visionbench.runner.tracking import is_tracking
+from visionbench.tasks.contract import problem_contract
 from visionbench.utils.checkpoints import read_checkpoint
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,9 @@ def select_optimized_metric(metrics: dict[str, float], name: str | None) -> floa
 @reports_run_dir
 def train(cfg: DictConfig) -> float | None:
     """Run one training job described by ``cfg`` (conf/train.yaml) and return ``cfg.optimized_metric``."""
-    if is_tracking(cfg):
-        raise ValueError(
-            "task=tracking runs trackers, which have nothing to train: `python evaluate.py task=tracking "
-            "[model=tracking/<sort|deepsort>] [data=<benchmark>]`; DeepSORT's appearance model is trained with "
-            "`python train.py task=reid`"
-        )
+    contract = problem_contract(cfg)
+    if not contract.trains:
+        raise ValueError(contract.nothing_to_train())
     output_dir = Path(cfg.paths.output_dir)
     is_main = rank_zero_only.rank == 0
     if is_main:
@@ -83,7 +80,7 @@ def train(cfg: DictConfig) -> float | None:
     results = dict(trainer.validate(task, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
     if cfg.get("test", True):
         results.update(trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
-    metrics = task_metrics(results, task)
+    metrics = contract.flat_metrics(results, task)
 
     if is_main:
         write_json(metrics, output_dir / "metrics.json")
@@ -99,9 +96,9 @@ def train(cfg: DictConfig) -> float | None:
         rows = {
             f"best {run_info['monitor']}": f"{metrics.get(run_info['monitor'] or '', float('nan')):.4f}",
             "best epoch": str(run_info["best_epoch"]),
-            headline(metrics, "test")[0]: f"{headline(metrics, 'test')[1]:.4f}",
+            **headline_row(contract, metrics, "test"),
             "training time": f"{train_seconds:.1f} s",
             "run directory": str(output_dir),
         }
-        print_tables(*task_tables(task), summary_table(rows))
+        print_tables(*contract.tables(task), summary_table(rows))
     return select_optimized_metric(metrics, cfg.get("optimized_metric"))

@@ -83,6 +83,10 @@ class ProblemContract:
     """True for problems evaluated by :meth:`evaluate` (their own loop over the data) rather than by a Lightning
     trainer over a datamodule."""
 
+    def nothing_to_train(self) -> str:
+        """Why ``train.py`` refuses a problem that does not train, and what to run instead."""
+        return f"task={self.name} has nothing to train: `python evaluate.py task={self.name} [model=...] [data=...]`"
+
     def dataset_facts(self, datamodule: pl.LightningDataModule) -> DatasetFacts:
         """What ``datamodule`` hands to the model, the loss and the task (e.g. the class count)."""
         return DatasetFacts()
@@ -120,7 +124,7 @@ def problem_contract(cfg: DictConfig) -> ProblemContract:
     """The contract of the problem of ``cfg.task`` (the ``contract`` attribute of its ``_target_`` class)."""
     target = OmegaConf.select(cfg, "task._target_")
     if target is None:
-        raise ValueError("the config has no task._target_: choose a problem with task=<segmentation|flow|reid|tracking>")
+        raise ValueError("the config has no task._target_: choose a problem with task=<name> (conf/task/)")
     task_class = get_class(target)
     contract = getattr(task_class, "contract", None)
     if not isinstance(contract, ProblemContract):

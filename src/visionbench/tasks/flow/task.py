@@ -1,6 +1,7 @@
 """Optical-flow task: any flow method (network or classical) + loss + EPE / px / Fl metrics."""
 
 from pathlib import Path
+from typing import ClassVar
 
 import pytorch_lightning as pl
 from torch import Tensor, nn
@@ -9,7 +10,9 @@ from visionbench.callbacks import FlowPredictionImages
 from visionbench.losses import ScheduledLoss
 from visionbench.metrics import FlowMetrics
 from visionbench.optim.configure import OptimizerFactory, SchedulerFactory, optimizer_and_schedule
+from visionbench.tasks.contract import ProblemContract
 from visionbench.tasks.epoch_metrics import EpochMetricsMixin
+from visionbench.tasks.flow.contract import FlowContract
 
 LOGGED_STATISTICS = ("EPE", "px1", "px3", "px5", "Fl")
 
@@ -44,6 +47,8 @@ class FlowTask(EpochMetricsMixin, pl.LightningModule):
         optimizer: ``params -> Optimizer`` (Hydra partial); None for evaluation only.
         scheduler: ``(optimizer, total_steps) -> LRScheduler`` stepped per optimiser step, or None.
     """
+
+    contract: ClassVar[ProblemContract] = FlowContract()
 
     progress_bar_metrics = ("EPE",)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -14,29 +14,12 @@ from visionbench.data.tracking.mot_io import MotTable, read_mot_table, write_res
 from visionbench.metrics.tracking import combine_sequences, evaluate_sequence
 from visionbench.models.tracking.run import track_sequence, track_sequences
 from visionbench.models.tracking.types import Tracker
+from visionbench.tasks.contract import ProblemContract
+from visionbench.tasks.tracking.contract import TrackingContract
+from visionbench.tasks.tracking.results import TrackingResults
 
 TrackRows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """One sequence's reported tracks: frames, ids, boxes (left, top, width, height), scores."""
-
-HEADLINE = ("HOTA", "MOTA", "IDF1", "DetA", "AssA", "MOTP", "IDSW", "FP", "FN", "Frag", "MT", "ML")
-"""The columns of the per-sequence table, in order."""
-
-
-@dataclass(frozen=True)
-class TrackingResults:
-    """What :meth:`TrackingEvaluation.run` produced: result files, per-sequence and combined scores, speed."""
-
-    result_files: dict[str, Path]
-    per_sequence: dict[str, dict[str, float]]
-    combined: dict[str, float] | None
-    frames: int
-    tracking_seconds: float
-
-    @property
-    def frames_per_second(self) -> float:
-        """Frames tracked per second: the tracker's time (with the frame images DeepSORT reads; SORT runs the
-        sequences in lockstep), without reading and writing the text files or scoring."""
-        return self.frames / self.tracking_seconds if self.tracking_seconds > 0 else math.inf
 
 
 class TrackingEvaluation:
@@ -53,6 +36,8 @@ class TrackingEvaluation:
     Args:
         min_score: detections scoring below are dropped before tracking (SORT's reference: none).
     """
+
+    contract: ClassVar[ProblemContract] = TrackingContract()
 
     def __init__(self, min_score: float = -math.inf) -> None:
         self.min_score = min_score

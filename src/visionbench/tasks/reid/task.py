@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 from torch import Tensor, nn
@@ -13,7 +13,9 @@ from torch import Tensor, nn
 from visionbench.metrics.reid import ReidMetrics
 from visionbench.models.tracking.appearance import CHECKPOINT_KEY
 from visionbench.optim.configure import OptimizerFactory, SchedulerFactory, optimizer_and_schedule
+from visionbench.tasks.contract import ProblemContract
 from visionbench.tasks.epoch_metrics import EpochMetricsMixin
+from visionbench.tasks.reid.contract import ReidContract
 
 
 class ReidTask(EpochMetricsMixin, pl.LightningModule):
@@ -37,6 +39,8 @@ class ReidTask(EpochMetricsMixin, pl.LightningModule):
         scheduler: ``(optimizer, total_steps) -> LRScheduler`` stepped per optimiser step, or None.
         ranks: the ``k`` of the CMC rank-k scores logged.
     """
+
+    contract: ClassVar[ProblemContract] = ReidContract()
 
     progress_bar_metrics = ("rank1", "mAP")
 

@@ -2,7 +2,7 @@
 
 from torch import Tensor
 
-from visionbench.tasks.segmentation import SegmentationTask
+from visionbench.tasks.segmentation.task import SegmentationTask
 
 
 class ImageLabelSegmentationTask(SegmentationTask):

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytorch_lightning as pl
@@ -13,7 +14,9 @@ from visionbench.inference import InferenceMode, WholeImage, resize
 from visionbench.losses import ScheduledLoss
 from visionbench.metrics import SegmentationMetrics
 from visionbench.optim.configure import OptimizerFactory, SchedulerFactory, optimizer_and_schedule
+from visionbench.tasks.contract import ProblemContract
 from visionbench.tasks.epoch_metrics import EpochMetricsMixin
+from visionbench.tasks.segmentation.contract import SegmentationContract
 from visionbench.viz.segmentation import denormalize
 
 PostProcess = Callable[[Tensor, np.ndarray], Tensor]
@@ -69,6 +72,8 @@ class SegmentationTask(EpochMetricsMixin, pl.LightningModule):
             Training is not affected.
         evaluation_loss: log ``{val,test}/loss`` (see above).
     """
+
+    contract: ClassVar[ProblemContract] = SegmentationContract()
 
     def __init__(
         self,

@@ -1,0 +1,95 @@
+"""The tracking problem's contract: trackers are not trained; evaluate.py runs them over a MOT benchmark with
+:class:`~visionbench.tasks.tracking.evaluation.TrackingEvaluation`, ranked by HOTA (max)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from rich.table import Table
+
+from visionbench.tasks.contract import EvaluationOutcome, Headline, ProblemContract
+from visionbench.tasks.tracking.results import COLUMNS, TrackingResults
+
+COMBINED = "COMBINED"
+"""Row name of the combination over sequences (TrackEval's ``COMBINED_SEQ``)."""
+
+
+def scalar_scores(scores: Mapping[str, object]) -> dict[str, float]:
+    """The numbers of a score dict (HOTA's per-alpha arrays are left out)."""
+    return {key: value for key, value in scores.items() if isinstance(value, int | float)}
+
+
+def tracking_metrics(results: TrackingResults, split: str) -> dict[str, float]:
+    """metrics.json of a tracking evaluation: ``<split>/<field>`` for the combination over sequences,
+    ``<split>/<sequence>/<field>`` per sequence, ``<split>/FPS`` (frames per second of tracking)."""
+    metrics: dict[str, float] = {f"{split}/FPS": results.frames_per_second}
+    if results.combined is not None:
+        metrics.update({f"{split}/{key}": value for key, value in scalar_scores(results.combined).items()})
+    for name, scores in results.per_sequence.items():
+        metrics.update({f"{split}/{name}/{key}": value for key, value in scalar_scores(scores).items()})
+    return metrics
+
+
+def _cell(value: float) -> str:
+    return str(int(value)) if isinstance(value, int) else f"{100 * value:.2f}"
+
+
+def sequence_table(results: TrackingResults, title: str) -> Table:
+    """Per-sequence table (ratios in percent, counts as integers) with the combined row last; sequences tracked
+    without ground truth get a row saying they are not scored (and not in the combination)."""
+    table = Table(title=title)
+    table.add_column("sequence")
+    for column in COLUMNS:
+        table.add_column(column, justify="right")
+    for name in results.result_files:
+        if name in results.per_sequence:
+            table.add_row(name, *(_cell(results.per_sequence[name][column]) for column in COLUMNS))
+        else:
+            table.add_row(name, "not scored: no ground truth", *([""] * (len(COLUMNS) - 1)), style="dim")
+    if results.combined is not None:
+        table.add_row(COMBINED, *(_cell(results.combined[column]) for column in COLUMNS), style="bold")
+    return table
+
+
+class TrackingContract(ProblemContract):
+    """Multi-object tracking by detection: nothing to train; evaluated by running the tracker (``setup.model``)
+    with ``setup.task`` over the benchmark ``setup.data`` (its config names the split), writing the official result
+    files, and scoring them with TrackEval's semantics."""
+
+    name = "tracking"
+    headline = Headline("HOTA", "max")
+    trains = False
+    runs_own_evaluation = True
+
+    def nothing_to_train(self) -> str:
+        return (
+            "task=tracking runs trackers, which have nothing to train: `python evaluate.py task=tracking "
+            "[model=tracking/<sort|deepsort>] [data=tracking/<benchmark>]`; DeepSORT's appearance model is trained "
+            "with `python train.py task=reid`"
+        )
+
+    def evaluate(self, setup: DictConfig, output_dir: Path) -> EvaluationOutcome:
+        evaluation = instantiate(setup.task)
+        tracker = instantiate(setup.model)
+        benchmark = instantiate(setup.data)
+        results = evaluation.run(tracker, benchmark, output_dir)
+        split = str(getattr(benchmark, "split", "test"))
+        source = {
+            "tracker": OmegaConf.to_container(setup.model, resolve=True),
+            "data": OmegaConf.to_container(setup.data, resolve=True),
+            "task": OmegaConf.to_container(setup.task, resolve=True),
+            "rules": benchmark.benchmark,
+            "result_files": {name: str(path) for name, path in results.result_files.items()},
+        }
+        summary = {"tracker": type(tracker).__name__, "frames per second": f"{results.frames_per_second:.1f}"}
+        unscored = [name for name in results.result_files if name not in results.per_sequence]
+        if results.combined is None:
+            summary["scores"] = "none: no sequence has ground truth (results written for submission)"
+        elif unscored:
+            summary["not scored"] = f"{len(unscored)} sequence(s) without ground truth: {', '.join(unscored)}"
+        title = f"{benchmark.benchmark} rules, {len(results.result_files)} sequences"
+        tables = [sequence_table(results, title)] if results.per_sequence else []
+        return EvaluationOutcome(tracking_metrics(results, split), source, tables, summary)
