@@ -3,6 +3,7 @@
 import pytest
 import pytorch_lightning as pl
 
+from visionbench.data.segmentation.synthetic_shapes import SyntheticShapesDataModule
 from visionbench.runner.batch_size import apply_total_batch_size, per_device_batch_size
 
 
@@ -21,8 +22,7 @@ def test_uneven_split_is_refused_naming_the_factors(devices: int, nodes: int, ac
 
 
 def test_trainer_devices_set_the_datamodule_batch_size() -> None:
-    datamodule = pl.LightningDataModule()
-    datamodule.batch_size = 16
+    datamodule = SyntheticShapesDataModule(batch_size=16)
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, accumulate_grad_batches=2, logger=False, enable_checkpointing=False
     )

@@ -12,7 +12,7 @@ from visionbench.metrics.tracking import evaluate_sequence
 from visionbench.runner.evaluate import evaluate
 from visionbench.runner.train import train
 
-MOT = REPO / "tests/fixtures/mot"
+MOT15 = REPO / "tests/fixtures/mot/MOT15"  # data.root: the benchmark's own folder
 TINY_SYNTHETIC = ["data.num_sequences=1", "data.num_frames=40"]
 
 
@@ -29,7 +29,7 @@ def _evaluate(tmp_path: Path, overrides: list[str]) -> Path:
 
 def test_reference_sort_row_through_evaluate(tmp_path: Path) -> None:
     """SORT with the reference parameters on TUD-Campus, as the fixtures README's reference SORT row."""
-    out = _evaluate(tmp_path, ["data=tracking/mot15", f"data.root={MOT}", "data.sequences=[TUD-Campus]"])
+    out = _evaluate(tmp_path, ["data=tracking/mot15", f"data.root={MOT15}", "data.sequences=[TUD-Campus]"])
     metrics = _json(out / "metrics.json")
     expected = {"MOTA": 0.626741, "MOTP": 0.73677, "IDF1": 0.606452, "HOTA": 0.45257}
     for field, value in expected.items():
@@ -56,13 +56,13 @@ def test_synthetic_default_writes_results_it_scores(tmp_path: Path) -> None:
 
 
 def test_results_are_never_overwritten(tmp_path: Path) -> None:
-    out = _evaluate(tmp_path, ["data=tracking/mot15", f"data.root={MOT}", "data.sequences=[TUD-Campus]"])
+    out = _evaluate(tmp_path, ["data=tracking/mot15", f"data.root={MOT15}", "data.sequences=[TUD-Campus]"])
     with pytest.raises(FileExistsError, match="refusing to overwrite"):
-        evaluate(compose_config("evaluate", ["task=tracking", "data=tracking/mot15", f"data.root={MOT}"], out))
+        evaluate(compose_config("evaluate", ["task=tracking", "data=tracking/mot15", f"data.root={MOT15}"], out))
 
 
 def test_sequences_without_ground_truth_are_tracked_not_scored(tmp_path: Path) -> None:
-    out = _evaluate(tmp_path, ["data=tracking/mot15", f"data.root={MOT}", "data.sequences=[KITTI-13,ADL-Rundle-6]"])
+    out = _evaluate(tmp_path, ["data=tracking/mot15", f"data.root={MOT15}", "data.sequences=[KITTI-13,ADL-Rundle-6]"])
     metrics = _json(out / "metrics.json")
     assert set(metrics) == {"train/FPS"}
     written = sorted(path.name for path in (out / "data").iterdir())
@@ -73,7 +73,7 @@ def test_sequences_without_ground_truth_are_tracked_not_scored(tmp_path: Path) -
 def test_sequences_without_ground_truth_next_to_scored_ones_are_marked(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    out = _evaluate(tmp_path, ["data=tracking/mot15", f"data.root={MOT}", "data.sequences=[TUD-Campus,KITTI-13]"])
+    out = _evaluate(tmp_path, ["data=tracking/mot15", f"data.root={MOT15}", "data.sequences=[TUD-Campus,KITTI-13]"])
     metrics = _json(out / "metrics.json")
     assert "train/TUD-Campus/HOTA" in metrics and not any("KITTI-13" in key for key in metrics)
     assert metrics["train/HOTA"] == metrics["train/TUD-Campus/HOTA"]  # the combination holds the scored one only

@@ -8,3 +8,12 @@ class DatasetLayoutError(FileNotFoundError):
 class DatasetFormatError(ValueError):
     """A file exists but its content is wrong: unreadable image, wrong mode (grey vs RGB), label out of range,
     image/mask size mismatch, malformed annotation line."""
+
+
+def root_hint(folder: str) -> str:
+    """The line closing every expected-layout message: how ``data.root`` (the dataset's own folder as released, named
+    ``folder``) is set, and where it is looked for by default."""
+    return (
+        f"set data.root=/path/to/{folder}, or put {folder}/ under $VISIONBENCH_DATA (default ./datasets); "
+        "see datasets/README.md"
+    )

@@ -1,9 +1,16 @@
-"""The DataLoader every file-based datamodule builds (ADE20K, the flow benchmarks) and the seeding of augmentation
-streams per worker and per distributed rank that every datamodule uses."""
+"""The one DataLoader builder of every datamodule and the seeding of augmentation streams per worker and per
+distributed rank."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
+
+if TYPE_CHECKING:
+    from visionbench.data.datamodule import VisionDataModule
 
 RANK_STRIDE = 1_000_003
 """A prime: distributed ranks get seeds far apart from each other's workers."""
@@ -21,6 +28,15 @@ def rank_seed(seed: int, trainer: pl.Trainer | None) -> int:
     return seed + RANK_STRIDE * (trainer.global_rank if trainer is not None else 0)
 
 
+def reseed_dataset(dataset: Dataset, seed: int) -> None:
+    """Reseed the augmentation stream of ``dataset`` (its ``reseed(seed)``), looking through ``Subset`` and similar
+    wrappers; a dataset without one is left alone."""
+    while not hasattr(dataset, "reseed") and hasattr(dataset, "dataset"):
+        dataset = dataset.dataset
+    if hasattr(dataset, "reseed"):
+        dataset.reseed(seed)
+
+
 def seed_worker_pipeline(worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: reseed the worker's copy of the dataset's pipeline from the worker's
     torch seed (distinct per worker and per DataLoader iterator, derived from the loader's generator) and the
@@ -28,25 +44,21 @@ def seed_worker_pipeline(worker_id: int) -> None:
     info = get_worker_info()
     if info is None:
         return
-    seed = info.seed + RANK_STRIDE * distributed_rank()
-    dataset = info.dataset
-    while not hasattr(dataset, "reseed") and hasattr(dataset, "dataset"):  # Subset and similar wrappers
-        dataset = dataset.dataset
-    if hasattr(dataset, "reseed"):
-        dataset.reseed(seed % 2**32)
+    reseed_dataset(info.dataset, (info.seed + RANK_STRIDE * distributed_rank()) % 2**32)
 
 
-def split_loader(datamodule, dataset: Dataset, train: bool) -> DataLoader:
+def split_loader(datamodule: VisionDataModule, dataset: Dataset, train: bool) -> DataLoader:
     """Training: shuffled with ``datamodule.seed``, ``batch_size``, full batches when ``drop_last`` (a training set
     smaller than one batch, e.g. a fixture or a smoke run, keeps its one partial batch); evaluation: in order,
-    ``val_batch_size``. Workers reseed their augmentation streams; the datamodule's ``num_workers`` and
-    ``pin_memory`` apply."""
+    ``val_batch_size``. Workers reseed their augmentation streams; the datamodule's ``num_workers``, ``pin_memory``
+    and ``collate_fn`` apply."""
     return DataLoader(
         dataset,
         batch_size=datamodule.batch_size if train else datamodule.val_batch_size,
         shuffle=train,
         drop_last=datamodule.drop_last and train and len(dataset) >= datamodule.batch_size,
         num_workers=datamodule.num_workers,
+        collate_fn=datamodule.collate_fn,
         generator=torch.Generator().manual_seed(datamodule.seed) if train else None,
         worker_init_fn=seed_worker_pipeline,
         persistent_workers=datamodule.num_workers > 0,

@@ -4,17 +4,15 @@ splits of generated samples, the datamodule that builds and loads them, and the 
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
-import torch
 from numpy.typing import DTypeLike
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from visionbench.data.loaders import seed_worker_pipeline
+from visionbench.data.datamodule import VisionDataModule
 
 __all__ = [
     "MIN_IMAGE_SIZE",
@@ -96,18 +94,13 @@ class ProceduralDataset(Dataset):
         return self.size
 
 
-SplitT = TypeVar("SplitT", bound=ProceduralDataset)
+class ProceduralSplitsDataModule(VisionDataModule):
+    """The datamodule of a procedural dataset's train / val / test splits.
 
-
-class ProceduralSplitsDataModule(pl.LightningDataModule, ABC, Generic[SplitT]):
-    """LightningDataModule over the train / val / test splits of a procedural dataset.
-
-    Validates and stores ``image_size`` (>= ``MIN_IMAGE_SIZE``), ``train_size``, ``val_size``, ``test_size``,
-    ``batch_size`` (> 0), ``num_workers`` (>= 0), ``seed`` and ``train_transform``. Subclasses build a split in
-    :meth:`make_split`; ``setup(stage)`` builds the splits the stage needs, once, as ``train_set``, ``val_set`` and
-    ``test_set``. The training loader shuffles with a generator seeded by ``seed`` and batches by ``batch_size``, the
-    others keep the order and batch by :attr:`eval_batch_size`; every loader's workers reseed the dataset's
-    augmentation stream (:func:`~visionbench.data.loaders.seed_worker_pipeline`).
+    Validates and stores ``image_size`` (>= ``MIN_IMAGE_SIZE``), ``train_size``, ``val_size`` and ``test_size``
+    (> 0) and ``train_transform`` (the training split's augmentation); batch sizes, workers and seed are the
+    :class:`~visionbench.data.datamodule.VisionDataModule`'s. Subclasses build a split's samples in
+    :meth:`make_dataset`.
     """
 
     def __init__(
@@ -120,63 +113,23 @@ class ProceduralSplitsDataModule(pl.LightningDataModule, ABC, Generic[SplitT]):
         batch_size: int,
         num_workers: int,
         train_transform: Callable[..., Any] | None,
+        val_batch_size: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size, val_batch_size, num_workers, seed)
         _check_image_size(image_size)
         for name, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
             if int(value) <= 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
-        if int(batch_size) <= 0:
-            raise ValueError(f"batch_size must be > 0, got {batch_size}")
-        if int(num_workers) < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
         self.image_size = int(image_size)
         self.train_size = int(train_size)
         self.val_size = int(val_size)
         self.test_size = int(test_size)
-        self.seed = int(seed)
-        self.batch_size = int(batch_size)
-        self.num_workers = int(num_workers)
         self.train_transform = train_transform
-        self.train_set: SplitT | None = None
-        self.val_set: SplitT | None = None
-        self.test_set: SplitT | None = None
 
     @abstractmethod
-    def make_split(self, split: str, size: int, transform: Callable[..., Any] | None = None) -> SplitT:
+    def make_dataset(self, split: str, size: int, transform: Callable[..., Any] | None = None) -> ProceduralDataset:
         """The dataset of ``split`` with ``size`` samples and the optional ``transform``."""
 
-    @property
-    def eval_batch_size(self) -> int:
-        """Batch size of the validation and test loaders."""
-        return self.batch_size
-
-    def setup(self, stage: str | None = None) -> None:
-        if stage in (None, "fit") and self.train_set is None:
-            self.train_set = self.make_split("train", self.train_size, self.train_transform)
-        if stage in (None, "fit", "validate") and self.val_set is None:
-            self.val_set = self.make_split("val", self.val_size)
-        if stage in (None, "test") and self.test_set is None:
-            self.test_set = self.make_split("test", self.test_size)
-
-    def _loader(self, dataset: SplitT | None, name: str, train: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError(f"the {name} split is not built: call setup() first")
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
-            num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(self.seed) if train else None,
-            worker_init_fn=seed_worker_pipeline,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, "train", train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, "val", train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, "test", train=False)
+    def make_split(self, split: str) -> ProceduralDataset:
+        size = {"train": self.train_size, "val": self.val_size, "test": self.test_size}[split]
+        return self.make_dataset(split, size, self.train_transform if split == "train" else None)

@@ -4,6 +4,8 @@ import logging
 
 import pytorch_lightning as pl
 
+from visionbench.data.datamodule import VisionDataModule
+
 log = logging.getLogger(__name__)
 
 
@@ -28,8 +30,10 @@ def per_device_batch_size(total_batch_size: int, devices: int, num_nodes: int, a
 def apply_total_batch_size(datamodule: pl.LightningDataModule, trainer: pl.Trainer, total_batch_size: int) -> int:
     """Set ``datamodule.batch_size`` to the per-device share of ``total_batch_size`` for this trainer and
     return it."""
-    if not hasattr(datamodule, "batch_size"):
-        raise TypeError(f"{type(datamodule).__name__} has no batch_size attribute to derive from total_batch_size")
+    if not isinstance(datamodule, VisionDataModule):
+        raise TypeError(
+            f"total_batch_size needs a VisionDataModule (its batch_size is derived); got {type(datamodule).__name__}"
+        )
     per_device = per_device_batch_size(
         total_batch_size, trainer.num_devices, trainer.num_nodes, trainer.accumulate_grad_batches
     )

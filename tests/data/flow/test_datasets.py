@@ -225,11 +225,11 @@ def test_missing_roots_name_the_path_and_the_layout(tmp_path: Path) -> None:
 
 
 def test_roots_one_level_too_deep_get_a_hint() -> None:
-    with pytest.raises(DatasetLayoutError, match="set root to its parent"):
+    with pytest.raises(DatasetLayoutError, match="set data.root to its parent"):
         SintelDataset(SINTEL / "training")
-    with pytest.raises(DatasetLayoutError, match="set root to its parent"):
+    with pytest.raises(DatasetLayoutError, match="set data.root to its parent"):
         KITTIFlowDataset(KITTI2015 / "training", 2015)
-    with pytest.raises(DatasetLayoutError, match="set root to the folder that contains data/"):
+    with pytest.raises(DatasetLayoutError, match="set data.root to the folder that contains data/"):
         FlyingChairsDataset(CHAIRS / "data")
 
 
@@ -265,6 +265,57 @@ def test_sintel_scene_without_flow_and_missing_pass(tmp_path: Path) -> None:
         SintelDataset(root, "all")
     with pytest.raises(DatasetLayoutError, match="final pass folder .*training/final does not exist"):
         SintelDataset(root, "all", passes="final")
+
+
+# ---- a split with no sample names the options that select some ----------------------------------------------
+def test_partial_sintel_names_the_options_that_select_samples() -> None:
+    dm = SintelDataModule(SINTEL, num_workers=0)  # the fixture is a partial Sintel: one training scene, alley_1
+    with pytest.raises(DatasetLayoutError) as info:
+        dm.setup("validate")
+    message = str(info.value)
+    assert message.startswith(f"sintel: split 'val' of {SINTEL} has no sample: none of the scenes in ")
+    assert "(alley_1) is a val scene" in message and "ambush_2" in message and "sintel_val_scenes.txt" in message
+    assert "data.val_scenes=[...]" in message and "data.val_split=all" in message
+    assert info.value.__cause__ is None and info.value.__context__ is None
+    fixed = SintelDataModule(SINTEL, num_workers=0, val_split="all")  # what the message proposes
+    fixed.setup("validate")
+    assert len(fixed.val_set) == 1
+
+
+def test_sintel_pass_missing_names_the_passes_present(tmp_path: Path) -> None:
+    root = tmp_path / "MPI-Sintel"
+    shutil.copytree(SINTEL, root)
+    shutil.rmtree(root / "training/clean")
+    with pytest.raises(DatasetLayoutError, match=r"clean pass folder .* does not exist \(set data.passes to the passes "
+                       r"present: final\)"):  # fmt: skip
+        SintelDataset(root, "all")
+    assert len(SintelDataset(root, "all", passes="final")) == 1
+
+
+def test_chairs_split_file_selecting_nothing_names_the_options(tmp_path: Path) -> None:
+    root = tmp_path / "FlyingChairs_release"
+    write_tiny_chairs(root, 2)
+    (root / "FlyingChairs_train_val.txt").write_text("1\n1\n")
+    with pytest.raises(DatasetLayoutError) as info:
+        FlyingChairsDataset(root, "val")
+    message = str(info.value)
+    assert "split 'val'" in message and "marks none of the 2 pair(s)" in message and "as val (2)" in message
+    assert "data.split_file=" in message and "data.val_split=all" in message
+    (tmp_path / "mine.txt").write_text("1\n2\n")
+    assert FlyingChairsDataset(root, "val", split_file=tmp_path / "mine.txt").sample_id(0) == "00002"
+
+
+def test_kitti_split_or_flow_type_selecting_nothing_names_the_options(tmp_path: Path) -> None:
+    with pytest.raises(DatasetLayoutError) as info:
+        KITTIFlowDataset(KITTI2015, 2015, "val")  # the fixture's only pair (000000) is a training pair
+    assert "none of the 1 pair(s)" in str(info.value) and "kitti2015_val.txt" in str(info.value)
+    assert "data.val_ids_file=" in str(info.value) and "data.val_split=all" in str(info.value)
+    (tmp_path / "val.txt").write_text("000000\n")
+    assert len(KITTIFlowDataset(KITTI2015, 2015, "val", val_ids_file=tmp_path / "val.txt")) == 1
+    with pytest.raises(
+        DatasetLayoutError, match=r"flow_noc does not exist \(.*flow_occ exists: set data.flow_type=occ\)"
+    ):
+        KITTIFlowDataset(KITTI2015, 2015, "all", flow_type="noc")
 
 
 def test_sintel_missing_occlusion_mask(tmp_path: Path) -> None:

@@ -176,11 +176,12 @@ def test_malformed_ground_truth_through_the_sequence(tmp_path: Path) -> None:
 
 
 # ---- MotBenchmark ----------------------------------------------------------------------------------------------
-def _make_mot17(root: Path) -> Path:
+def _make_mot17(parent: Path) -> Path:
+    """A tiny released MOT17 folder under ``parent``; returns it (the benchmark's root)."""
     for video in ("MOT17-02", "MOT17-04", "MOT17-05"):
         for detector in ("DPM", "FRCNN", "SDP"):
-            _make_sequence(root / "MOT17" / "train" / f"{video}-{detector}", frames=2)
-    return root
+            _make_sequence(parent / "MOT17" / "train" / f"{video}-{detector}", frames=2)
+    return parent / "MOT17"
 
 
 def test_benchmark_lists_every_folder_and_filters_by_detector(tmp_path: Path) -> None:
@@ -224,27 +225,37 @@ def test_benchmark_layout_errors_show_the_expected_tree(tmp_path: Path) -> None:
     benchmark = MotBenchmark(tmp_path / "missing", "MOT16", "train")  # nothing is read at construction
     with pytest.raises(DatasetLayoutError) as error:
         _ = benchmark.sequences
-    assert str(tmp_path / "missing") in str(error.value)
-    assert "<root>/MOT16/train/<sequence>/det/det.txt" in str(error.value)
-    with pytest.raises(DatasetLayoutError, match=r"MOT16/train: benchmark split folder not found"):
+    message = str(error.value)
+    assert message.startswith(f"MOT16 root {tmp_path / 'missing'} does not exist; expected the released")
+    assert "<root>/train/<sequence>/det/det.txt" in message and "<root>/seqmaps/MOT16-train.txt" in message
+    assert "set data.root=/path/to/MOT16" in message and "$VISIONBENCH_DATA" in message
+    assert message.count("expected the released MOTChallenge layout") == 1
+    assert error.value.__cause__ is None and error.value.__context__ is None  # one traceback, not two
+    with pytest.raises(DatasetLayoutError, match=r"MOT16 split folder .*/train does not exist; expected"):
         _ = MotBenchmark(tmp_path, "MOT16", "train").sequences
     with pytest.raises(ValueError, match="unknown MOTChallenge rules"):
         MotBenchmark(tmp_path, "KITTI", "train")
     assert MotBenchmark(tmp_path, "MyData", "train", rules="MOT15").benchmark == "MOT15"
 
 
+def test_root_holding_the_benchmark_folder_gets_the_right_root(tmp_path: Path) -> None:
+    parent = _make_mot17(tmp_path).parent  # the old meaning of data.root: the folder holding MOT17/
+    with pytest.raises(DatasetLayoutError, match=rf"holds MOT17/: set data.root={tmp_path / 'MOT17'}\)"):
+        _ = MotBenchmark(parent, "MOT17", "train").sequences
+
+
 def test_benchmark_on_the_fixtures() -> None:
-    mot15 = MotBenchmark(FIXTURES, "MOT15", "train")
+    mot15 = MotBenchmark(FIXTURES / "MOT15", "MOT15", "train")
     assert len(mot15) == 10 and mot15.benchmark == "MOT15"
     assert [s.name for s in mot15 if s.has_ground_truth] == ["TUD-Campus"]
-    mot17 = MotBenchmark(FIXTURES, "MOT17", "train", detector="FRCNN")
+    mot17 = MotBenchmark(FIXTURES / "MOT17", "MOT17", "train", detector="FRCNN")
     assert [s.name for s in mot17] == ["MOT17-09-FRCNN"]
 
 
 # ---- Hydra configs ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("option", "expected"), [("mot15", 10), ("mot17", 1)])
 def test_configs_build_the_benchmark(option: str, expected: int, tmp_path: Path) -> None:
-    cfg = compose_config("train", [f"data=tracking/{option}", f"data.root={FIXTURES}"], tmp_path)
+    cfg = compose_config("train", [f"data=tracking/{option}", f"data.root={FIXTURES / option.upper()}"], tmp_path)
     benchmark = instantiate(cfg.data)
     assert isinstance(benchmark, MotBenchmark)
     assert benchmark.benchmark == option.upper()

@@ -65,10 +65,9 @@ def test_files_follow_the_motchallenge_layout(bench: SyntheticMOT) -> None:
         "name\nsynth-test-01\nsynth-test-02\n"
     )
     # the same files through the generic reader
-    assert [s.name for s in MotBenchmark(bench.dataset_dir, "SyntheticMOT", "test", rules="MOT17")] == [
-        "synth-test-01",
-        "synth-test-02",
-    ]
+    assert bench.seqmap == bench.dataset_dir / "seqmaps" / "SyntheticMOT-test.txt"
+    generic = MotBenchmark(bench.dataset_dir / "SyntheticMOT", "SyntheticMOT", "test", rules="MOT17")
+    assert [s.name for s in generic] == ["synth-test-01", "synth-test-02"]
     for sequence in bench:
         info = read_seqinfo(sequence.path / "seqinfo.ini")
         assert (info.seq_length, info.im_height, info.im_width, info.im_ext) == (120, 240, 320, ".jpg")

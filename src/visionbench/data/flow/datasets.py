@@ -22,19 +22,19 @@ from __future__ import annotations
 import logging
 import os
 import re
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from visionbench.data.errors import DatasetFormatError, DatasetLayoutError
+from visionbench.data.datamodule import VisionDataModule
+from visionbench.data.errors import DatasetFormatError, DatasetLayoutError, root_hint
 from visionbench.data.flow.io import read_binary_mask_png, read_flo, read_kitti_flow
 from visionbench.data.flow.transforms import flow_sample_to_tensors
 from visionbench.data.image import read_rgb_image
-from visionbench.data.loaders import rank_seed, split_loader
 
 __all__ = [
     "CHAIRS_LAYOUT",
@@ -61,41 +61,45 @@ SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 """Split files shipped with the package (see ``splits/README.md``)."""
 _SPLITS = ("train", "val", "all")
 Transform = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+_READ_ALL = (
+    "or read every pair with data.train_split=all, data.val_split=all or data.test_split=all (the loader that reads "
+    "this split)"
+)
 
-CHAIRS_LAYOUT = """expected the released FlyingChairs layout:
+CHAIRS_LAYOUT = f"""expected the released FlyingChairs layout:
   <root>/data/00001_img1.ppm, 00001_img2.ppm, 00001_flow.flo ... 22872_flow.flo
   <root>/FlyingChairs_train_val.txt   (optional: one line per pair, 1 = train, 2 = val; else the shipped RAFT split)
-where <root> is the extracted FlyingChairs_release folder (default ${paths.data_dir}/FlyingChairs_release, set
-data.root=... or VISIONBENCH_DATA); see datasets/README.md"""
+where <root> is the extracted FlyingChairs_release folder:
+  {root_hint("FlyingChairs_release")}"""
 
-SINTEL_LAYOUT = """expected the released MPI-Sintel layout (MPI-Sintel-complete.zip):
+SINTEL_LAYOUT = f"""expected the released MPI-Sintel layout (MPI-Sintel-complete.zip):
   <root>/training/clean/<scene>/frame_0001.png ...   (and/or final/)
   <root>/training/flow/<scene>/frame_0001.flo ...    (one per frame except each scene's last)
   <root>/training/occlusions/<scene>/frame_0001.png  (optional: 255 = occluded)
   <root>/training/invalid/<scene>/frame_0001.png     (optional: 255 = invalid)
-where <root> is the extracted MPI-Sintel folder (default ${paths.data_dir}/MPI-Sintel, set data.root=... or
-VISIONBENCH_DATA); see datasets/README.md"""
+where <root> is the folder MPI-Sintel-complete.zip is extracted into:
+  {root_hint("MPI-Sintel")}"""
 
 KITTI_LAYOUTS = {
-    2015: """expected the released KITTI 2015 flow layout (data_scene_flow.zip):
+    2015: f"""expected the released KITTI 2015 flow layout (data_scene_flow.zip):
   <root>/training/image_2/000000_10.png, 000000_11.png ...
   <root>/training/flow_occ/000000_10.png ...   (16-bit PNG flow, all pixels)
   <root>/training/flow_noc/000000_10.png ...   (16-bit PNG flow, non-occluded pixels)
-where <root> holds the extracted training/ folder (default ${paths.data_dir}/KITTI2015, set data.root=... or
-VISIONBENCH_DATA); see datasets/README.md""",
-    2012: """expected the released KITTI 2012 flow layout (data_stereo_flow.zip):
+where <root> is the folder data_scene_flow.zip is extracted into:
+  {root_hint("KITTI2015")}""",
+    2012: f"""expected the released KITTI 2012 flow layout (data_stereo_flow.zip):
   <root>/training/colored_0/000000_10.png, 000000_11.png ...
   <root>/training/flow_occ/000000_10.png ...   (16-bit PNG flow, all pixels)
   <root>/training/flow_noc/000000_10.png ...   (16-bit PNG flow, non-occluded pixels)
-where <root> holds the extracted training/ folder (default ${paths.data_dir}/KITTI2012, set data.root=... or
-VISIONBENCH_DATA); see datasets/README.md""",
+where <root> is the folder data_stereo_flow.zip is extracted into:
+  {root_hint("KITTI2012")}""",
 }
 
-MIDDLEBURY_LAYOUT = """expected the released Middlebury flow layout (other-color-twoframes.zip, other-gt-flow.zip):
+MIDDLEBURY_LAYOUT = f"""expected the released Middlebury flow layout (other-color-twoframes.zip, other-gt-flow.zip):
   <root>/other-data/<Sequence>/frame10.png, frame11.png
   <root>/other-gt-flow/<Sequence>/flow10.flo
-where <root> holds both folders (default ${paths.data_dir}/middlebury, set data.root=... or VISIONBENCH_DATA);
-see datasets/README.md"""
+where <root> is the folder both zips are extracted into:
+  {root_hint("middlebury")}"""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -194,12 +198,14 @@ class FlowDataset(Dataset):
         _same_size((image1_path, image2_path, flow_path), (image1, image2, flow))
         return self._sample(image1, image2, flow, valid)
 
-    def _empty(self, root: Path, split: str, layout: str) -> DatasetLayoutError:
-        return DatasetLayoutError(f"{self.name}: split {split!r} of {root} has no sample; {layout}")
+    def _empty(self, root: Path, split: str, why: str, fix: str) -> DatasetLayoutError:
+        """The error of a split that selects no pair: ``why``, then ``fix`` (the options that select some)."""
+        return DatasetLayoutError(f"{self.name}: split {split!r} of {root} has no sample: {why}\nto fix it: {fix}")
 
 
-class FlowDataModule(pl.LightningDataModule):
-    """Base of the flow datamodules: loaders over ``train`` / ``val`` / ``test`` datasets built by :meth:`_make`.
+class FlowDataModule(VisionDataModule):
+    """Base of the flow datamodules: ``splits`` maps each loader (``train`` / ``val`` / ``test``) to the dataset split
+    it reads (None: no such loader), :meth:`_make` builds that dataset; the training one gets ``train_transform``.
 
     Args:
         batch_size: training batch size (the training transform must crop to one size).
@@ -227,51 +233,18 @@ class FlowDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
         drop_last: bool = True,
     ) -> None:
-        super().__init__()
-        for key, value in (("batch_size", batch_size), ("val_batch_size", val_batch_size)):
-            if int(value) <= 0:
-                raise ValueError(f"{key} must be > 0, got {value}")
-        if int(num_workers) < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-        self.batch_size = int(batch_size)
-        self.val_batch_size = int(val_batch_size)
-        self.num_workers = int(num_workers)
+        super().__init__(batch_size, val_batch_size, num_workers, seed, pin_memory, drop_last)
         self.train_transform = train_transform
-        self.seed = int(seed)
-        self.pin_memory = bool(pin_memory)
-        self.drop_last = bool(drop_last)
-        self.train_set: FlowDataset | None = None
-        self.val_set: FlowDataset | None = None
-        self.test_set: FlowDataset | None = None
 
-    def _make(self, split: str, transform: Transform | None) -> FlowDataset:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _make(self, split: str, transform: Transform | None) -> FlowDataset:
+        """The dataset of ``split`` (``train``, ``val`` or ``all``) with ``transform``."""
 
-    def setup(self, stage: str | None = None) -> None:
-        if stage in (None, "fit") and self.train_set is None and self.splits.get("train"):
-            self.train_set = self._make(self.splits["train"], self.train_transform)
-        if stage in (None, "fit", "validate") and self.val_set is None and self.splits.get("val"):
-            self.val_set = self._make(self.splits["val"], None)
-        if stage in (None, "test") and self.test_set is None and self.splits.get("test"):
-            self.test_set = self._make(self.splits["test"], None)
+    def has_split(self, split: str) -> bool:
+        return bool(self.splits.get(split))
 
-    def _loader(self, dataset: FlowDataset | None, name: str, train: bool) -> DataLoader:
-        if not self.splits.get(name):
-            raise RuntimeError(f"{self.name} has no {name} split (it is an evaluation-only dataset)")
-        if dataset is None:
-            raise RuntimeError(f"the {name} split of {self.name} is not built: call setup() first")
-        return split_loader(self, dataset, train)
-
-    def train_dataloader(self) -> DataLoader:
-        if self.train_transform is not None and hasattr(self.train_transform, "reseed"):
-            self.train_transform.reseed(rank_seed(self.seed, self.trainer))  # in-process stream (num_workers=0)
-        return self._loader(self.train_set, "train", train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, "val", train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, "test", train=False)
+    def make_split(self, split: str) -> FlowDataset:
+        return self._make(self.splits[split], self.train_transform if split == "train" else None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -312,7 +285,7 @@ class FlyingChairsDataset(FlowDataset):
         data = self.root / "data"
         hint = ""
         if self.root.is_dir() and not data.is_dir() and any(_CHAIRS_IMG1.match(n) for n in _names(self.root)):
-            hint = " (the root holds the *_img1.ppm files itself: set root to the folder that contains data/)"
+            hint = " (the root holds the *_img1.ppm files itself: set data.root to the folder that contains data/)"
         _require_dir(self.root, "FlyingChairs root", CHAIRS_LAYOUT)
         _require_dir(data, "FlyingChairs folder", CHAIRS_LAYOUT, hint)
         names = _names(data)
@@ -353,7 +326,13 @@ class FlyingChairsDataset(FlowDataset):
                 self.pairs.append((data / f"{sample_id}_img1.ppm", data / f"{sample_id}_img2.ppm",
                                    data / f"{sample_id}_flow.flo"))  # fmt: skip
         if not self.pairs:
-            raise self._empty(self.root, self.split, CHAIRS_LAYOUT + f"\n(split file: {self.split_file})")
+            raise self._empty(
+                self.root,
+                self.split,
+                f"the split file {self.split_file} marks none of the {len(ids)} pair(s) in {data} as {self.split} "
+                f"({wanted})",
+                f"choose another split file with data.split_file=..., {_READ_ALL}",
+            )
 
     def sample_id(self, index: int) -> str:
         return self.pairs[index][0].name[: -len("_img1.ppm")]
@@ -452,13 +431,15 @@ class SintelDataset(FlowDataset):
         training = self.root / "training"
         hint = ""
         if self.root.is_dir() and not training.is_dir() and (self.root / "flow").is_dir():
-            hint = " (the root looks like the training folder itself: set root to its parent)"
+            hint = " (the root looks like the training folder itself: set data.root to its parent)"
         _require_dir(self.root, "MPI-Sintel root", SINTEL_LAYOUT)
         _require_dir(training, "MPI-Sintel folder", SINTEL_LAYOUT, hint)
         flow_root = training / "flow"
         _require_dir(flow_root, "MPI-Sintel flow folder", SINTEL_LAYOUT)
+        present = [p for p in SINTEL_PASSES if (training / p).is_dir()]
+        passes_hint = f" (set data.passes to the passes present: {', '.join(present)})" if present else ""
         for p in self.passes:
-            _require_dir(training / p, f"MPI-Sintel {p} pass folder", SINTEL_LAYOUT)
+            _require_dir(training / p, f"MPI-Sintel {p} pass folder", SINTEL_LAYOUT, passes_hint)
         occ_root = training / "occlusions"
         self.with_occlusion = occ_root.is_dir()
         invalid_root = training / "invalid"
@@ -479,15 +460,23 @@ class SintelDataset(FlowDataset):
                         f"MPI-Sintel scene {training / p / scene} has no flow: expected {flow_root / scene}; "
                         f"{SINTEL_LAYOUT}"
                     )
+        chosen = scenes
         if self.split == "train":
-            scenes = [s for s in scenes if s not in self.val_scenes]
+            chosen = [s for s in scenes if s not in self.val_scenes]
         elif self.split == "val":
-            scenes = [s for s in scenes if s in self.val_scenes]
+            chosen = [s for s in scenes if s in self.val_scenes]
         for p in self.passes:
-            for scene in scenes:
+            for scene in chosen:
                 self.pairs.extend(self._scene_pairs(training, p, scene))
         if not self.pairs:
-            raise self._empty(self.root, self.split, SINTEL_LAYOUT + f"\n(validation scenes: {list(self.val_scenes)})")
+            source = self.val_scenes_file if self.val_scenes_file is not None else "data.val_scenes"
+            raise self._empty(
+                self.root,
+                self.split,
+                f"none of the scenes in {flow_root} ({', '.join(scenes)}) is a {self.split} scene (validation scenes, "
+                f"from {source}: {', '.join(self.val_scenes)})",
+                f"choose the validation scenes with data.val_scenes=[...] or data.val_scenes_file=..., {_READ_ALL}",
+            )
 
     def _scene_pairs(self, training: Path, pass_name: str, scene: str) -> list[tuple]:
         frame_dir = training / pass_name / scene
@@ -638,13 +627,15 @@ class KITTIFlowDataset(FlowDataset):
         image_dir = training / _KITTI_IMAGES[self.year]
         hint = ""
         if self.root.is_dir() and not training.is_dir() and (self.root / _KITTI_IMAGES[self.year]).is_dir():
-            hint = " (the root looks like the training folder itself: set root to its parent)"
+            hint = " (the root looks like the training folder itself: set data.root to its parent)"
         _require_dir(self.root, f"KITTI {self.year} root", layout)
         _require_dir(training, f"KITTI {self.year} folder", layout, hint)
         _require_dir(image_dir, f"KITTI {self.year} frame folder", layout)
         flow_dir = training / f"flow_{flow_type}"
-        _require_dir(flow_dir, f"KITTI {self.year} flow folder (flow_type={flow_type!r})", layout)
-        other_dir = training / ("flow_noc" if flow_type == "occ" else "flow_occ")
+        other_type = "noc" if flow_type == "occ" else "occ"
+        other_dir = training / f"flow_{other_type}"
+        flow_hint = f" ({other_dir} exists: set data.flow_type={other_type})" if other_dir.is_dir() else ""
+        _require_dir(flow_dir, f"KITTI {self.year} flow folder (flow_type={flow_type!r})", layout, flow_hint)
         self.with_occlusion = other_dir.is_dir()
         flow_names = _names(flow_dir)
         ids = sorted(m.group(1) for m in map(_KITTI_FLOW.match, flow_names) if m)
@@ -681,7 +672,13 @@ class KITTIFlowDataset(FlowDataset):
                     )
             self.pairs.append((frames[0], frames[1], flow_dir / f"{sample_id}_10.png", other))
         if not self.pairs:
-            raise self._empty(self.root, self.split, layout + f"\n(validation ids: {self.val_ids_file})")
+            raise self._empty(
+                self.root,
+                self.split,
+                f"none of the {len(ids)} pair(s) in {flow_dir} is a {self.split} pair (validation ids: "
+                f"{self.val_ids_file})",
+                f"choose the validation ids with data.val_ids_file=..., {_READ_ALL}",
+            )
 
     def sample_id(self, index: int) -> str:
         return self.pairs[index][0].stem[:-3]
@@ -791,7 +788,8 @@ class MiddleburyDataset(FlowDataset):
                     raise DatasetLayoutError(f"Middlebury flow {flow} has no frame {frame}; {MIDDLEBURY_LAYOUT}")
             self.pairs.append((*frames, flow))
         if not self.pairs:
-            raise self._empty(self.root, "all", MIDDLEBURY_LAYOUT)
+            chosen = "" if sequences is None else f" among data.sequences={list(sequences)}"
+            raise DatasetLayoutError(f"Middlebury: no sequence folder in {gt}{chosen}; {MIDDLEBURY_LAYOUT}")
 
     def sample_id(self, index: int) -> str:
         return self.pairs[index][0].parent.name

@@ -39,10 +39,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from visionbench.data.flow.transforms import FlowAugmentation, flow_sample_to_tensors
-from visionbench.data.loaders import rank_seed
 from visionbench.data.procedural import (
     ProceduralDataset,
     ProceduralSplitsDataModule,
@@ -308,7 +306,7 @@ class SyntheticFlowDataset(ProceduralDataset):
         return flow_sample_to_tensors(sample)
 
 
-class SyntheticFlowDataModule(ProceduralSplitsDataModule[SyntheticFlowDataset]):
+class SyntheticFlowDataModule(ProceduralSplitsDataModule):
     """LightningDataModule over :class:`SyntheticFlowDataset` train / val / test splits: the flow task's
     default data.
 
@@ -349,20 +347,10 @@ class SyntheticFlowDataModule(ProceduralSplitsDataModule[SyntheticFlowDataset]):
         noise_std: float = 0.0,
         train_transform: FlowAugmentation | None = None,
     ) -> None:
-        if int(batch_size) <= 0 or (val_batch_size is not None and int(val_batch_size) <= 0):
-            raise ValueError(f"batch sizes must be > 0, got {batch_size}, {val_batch_size}")
-        super().__init__(image_size, train_size, val_size, test_size, seed, batch_size, num_workers, train_transform)
-        self.val_batch_size = self.batch_size if val_batch_size is None else int(val_batch_size)
+        super().__init__(
+            image_size, train_size, val_size, test_size, seed, batch_size, num_workers, train_transform, val_batch_size
+        )
         self.knobs = _scene_knobs(locals())
 
-    def make_split(self, split: str, size: int, transform: FlowAugmentation | None = None) -> SyntheticFlowDataset:
+    def make_dataset(self, split: str, size: int, transform: FlowAugmentation | None = None) -> SyntheticFlowDataset:
         return SyntheticFlowDataset(split, size, self.image_size, self.seed, transform=transform, **self.knobs)
-
-    @property
-    def eval_batch_size(self) -> int:
-        return self.val_batch_size
-
-    def train_dataloader(self) -> DataLoader:
-        if self.train_transform is not None:  # in-process stream (num_workers=0), one per DDP rank
-            self.train_transform.reseed(rank_seed(self.seed, self.trainer))
-        return super().train_dataloader()

@@ -30,17 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from visionbench.data.errors import DatasetFormatError, DatasetLayoutError
+from visionbench.data.datamodule import VisionDataModule
+from visionbench.data.errors import DatasetFormatError, DatasetLayoutError, root_hint
 from visionbench.data.image import IMAGENET_MEAN, IMAGENET_STD, read_rgb_image
-from visionbench.data.loaders import rank_seed, split_loader
 from visionbench.data.segmentation.ade20k_classes import CLASS_NAMES, PALETTE
 from visionbench.data.segmentation.transforms import (
-    reseed_pipeline,
+    reseed_transform,
     segmentation_test_pipeline,
     segmentation_train_pipeline,
 )
@@ -64,13 +63,13 @@ MASK_SUFFIX = ".png"
 _SINGLE_CHANNEL_MODES = {"L", "P", "I", "I;16", "I;16B", "I;16L"}
 _COLOUR_MODES = {"RGB", "RGBA"}
 
-EXPECTED_LAYOUT = """expected the released ADEChallengeData2016 layout:
+EXPECTED_LAYOUT = f"""expected the released ADEChallengeData2016 layout:
   <root>/images/training/ADE_train_00000001.jpg ...
   <root>/images/validation/ADE_val_00000001.jpg ...
   <root>/annotations/training/ADE_train_00000001.png ...   (8-bit single-channel PNG, same stem as the image)
   <root>/annotations/validation/ADE_val_00000001.png ...
-where <root> is the extracted ADEChallengeData2016 folder (default ${paths.data_dir}/ADEChallengeData2016,
-set data.root=... or the VISIONBENCH_DATA environment variable); see datasets/README.md"""
+where <root> is the extracted ADEChallengeData2016 folder:
+  {root_hint("ADEChallengeData2016")}"""
 
 
 def _folder(split: str) -> str:
@@ -88,7 +87,8 @@ def ade20k_file_pairs(root: str | os.PathLike, split: str) -> list[tuple[Path, P
     folder = _folder(split)
     root = Path(root)
     if not root.is_dir():
-        raise DatasetLayoutError(f"ADE20K root {root} does not exist or is not a folder; {EXPECTED_LAYOUT}")
+        state = "is not a folder" if root.exists() else "does not exist"
+        raise DatasetLayoutError(f"ADE20K root {root} {state}; {EXPECTED_LAYOUT}")
     image_dir = root / "images" / folder
     mask_dir = root / "annotations" / folder
     for directory in (image_dir, mask_dir):
@@ -122,8 +122,8 @@ def read_ade20k_raw_mask(path: str | os.PathLike) -> np.ndarray:
         with Image.open(path) as image:
             mode = image.mode
             array = np.asarray(image)
-    except FileNotFoundError as error:
-        raise DatasetLayoutError(f"mask {path} does not exist; {EXPECTED_LAYOUT}") from error
+    except FileNotFoundError:
+        raise DatasetLayoutError(f"mask {path} does not exist; {EXPECTED_LAYOUT}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise DatasetFormatError(f"cannot read mask {path} (corrupt or not a PNG): {error}") from error
     if mode in _COLOUR_MODES:
@@ -220,8 +220,7 @@ class ADE20KDataset(Dataset):
         return len(self.pairs)
 
     def reseed(self, seed: int) -> None:
-        if self.transform is not None and hasattr(self.transform, "set_random_state"):
-            reseed_pipeline(self.transform, seed)
+        reseed_transform(self.transform, seed)
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Sample ``index`` before any transform: ``(image H,W,3 uint8 RGB, labels H,W uint8)``."""
@@ -250,7 +249,7 @@ class ADE20KDataset(Dataset):
         return {"image": torch.from_numpy(chw), "mask": torch.from_numpy(np.ascontiguousarray(mask, dtype=np.int64))}
 
 
-class ADE20KDataModule(pl.LightningDataModule):
+class ADE20KDataModule(VisionDataModule):
     """ADE20K (SceneParsing, 150 classes) with mmsegmentation's recipe.
 
     Splits: ``train`` reads ``training`` (20210 images), ``val`` and ``test`` both read ``validation`` (2000
@@ -289,6 +288,7 @@ class ADE20KDataModule(pl.LightningDataModule):
     :meth:`read_mask`.
     """
 
+    name = "ade20k"
     ignore_index: int = IGNORE_INDEX
 
     def __init__(
@@ -308,16 +308,8 @@ class ADE20KDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
         drop_last: bool = True,
     ) -> None:
-        super().__init__()
-        for name, value in (("batch_size", batch_size), ("val_batch_size", val_batch_size)):
-            if int(value) <= 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
-        if int(num_workers) < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        super().__init__(batch_size, val_batch_size, num_workers, seed, pin_memory, drop_last)
         self.root = Path(root)
-        self.batch_size = int(batch_size)
-        self.val_batch_size = int(val_batch_size)
-        self.num_workers = int(num_workers)
         self.crop_size = tuple(int(v) for v in crop_size)
         self.scale = tuple(int(v) for v in scale)
         self.ratio_range = tuple(float(v) for v in ratio_range)
@@ -325,9 +317,6 @@ class ADE20KDataModule(pl.LightningDataModule):
         self.flip_prob = float(flip_prob)
         self.photometric_distortion = bool(photometric_distortion)
         self.reduce_zero_label = bool(reduce_zero_label)
-        self.seed = int(seed)
-        self.pin_memory = bool(pin_memory)
-        self.drop_last = bool(drop_last)
         if self.reduce_zero_label:
             self.class_names: list[str] = list(CLASS_NAMES)
             self.palette: np.ndarray = PALETTE.copy()
@@ -351,9 +340,6 @@ class ADE20KDataModule(pl.LightningDataModule):
             seed=self.seed,
         )
         self.test_transform = segmentation_test_pipeline(scale=self.scale, mean=self.mean, std=self.std)
-        self.train_set: ADE20KDataset | None = None
-        self.val_set: ADE20KDataset | None = None
-        self.test_set: ADE20KDataset | None = None
 
     # ---- dataset-check contract ----------------------------------------------------------------------
     def file_pairs(self, split: str) -> list[tuple[Path, Path]]:
@@ -367,32 +353,9 @@ class ADE20KDataModule(pl.LightningDataModule):
         return read_ade20k_mask(path, self.reduce_zero_label).astype(np.int64)
 
     # ---- Lightning ------------------------------------------------------------------------------------
-    def _make(self, split: str, transform) -> ADE20KDataset:
+    def make_split(self, split: str) -> ADE20KDataset:
+        transform = self.train_transform if split == "train" else self.test_transform
         return ADE20KDataset(
             self.root, split, transform=transform, reduce_zero_label=self.reduce_zero_label, mean=self.mean,
             std=self.std,
         )  # fmt: skip
-
-    def setup(self, stage: str | None = None) -> None:
-        if stage in (None, "fit") and self.train_set is None:
-            self.train_set = self._make("train", self.train_transform)
-        if stage in (None, "fit", "validate") and self.val_set is None:
-            self.val_set = self._make("val", self.test_transform)
-        if stage in (None, "test") and self.test_set is None:
-            self.test_set = self._make("test", self.test_transform)
-
-    def _loader(self, dataset: ADE20KDataset | None, name: str, train: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError(f"the {name} split is not built: call setup() first")
-        return split_loader(self, dataset, train)
-
-    def train_dataloader(self) -> DataLoader:
-        # In-process augmentation stream (num_workers=0): one per DDP rank; workers reseed themselves.
-        reseed_pipeline(self.train_transform, rank_seed(self.seed, self.trainer))
-        return self._loader(self.train_set, "train", train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, "val", train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, "test", train=False)

@@ -35,14 +35,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import Dataset, default_collate
 
-from visionbench.data.errors import DatasetFormatError, DatasetLayoutError
+from visionbench.data.datamodule import VisionDataModule
+from visionbench.data.errors import DatasetFormatError, DatasetLayoutError, root_hint
 from visionbench.data.image import IMAGENET_MEAN, IMAGENET_STD, read_rgb_image
 from visionbench.data.segmentation.check import IMAGE_WITHOUT_MASK, LAYOUT, MASK_WITHOUT_IMAGE
+from visionbench.data.segmentation.transforms import reseed_transform
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -83,7 +84,8 @@ def expected_layout(root: str | Path) -> str:
         "    masks/\n"
         "      train/<name>.png    same relative path and name as its image; pixel value = class id,\n"
         "      val/<name>.png      255 = ignore (or RGB colours when data.palette is set)\n"
-        "      test/<name>.png"
+        "      test/<name>.png\n"
+        f"  {root_hint('my_dataset')}"  # conf/data/segmentation/folder.yaml's default folder name
     )
 
 
@@ -91,6 +93,11 @@ def _layout_error(message: str, path: Path | None = None) -> DatasetLayoutError:
     error = DatasetLayoutError(message)
     error.path = path  # the offending path, for tools such as the dataset check (OSError.filename would change str())
     return error
+
+
+def _missing_root(root: Path) -> DatasetLayoutError:
+    state = "is not a folder" if root.exists() else "does not exist"
+    return _layout_error(f"dataset root {root} {state}\n{expected_layout(root)}", root)
 
 
 class UnpairedFilesError(DatasetLayoutError):
@@ -138,7 +145,7 @@ def find_pairs(root: str | Path, split: str) -> list[tuple[Path, Path]]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise _layout_error(f"dataset root {root} does not exist\n{expected_layout(root)}", root)
+        raise _missing_root(root)
     images_dir, masks_dir = root / "images" / split, root / "masks" / split
     for folder in (images_dir, masks_dir):
         if not folder.is_dir():
@@ -411,6 +418,9 @@ class FolderSegmentationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
+    def reseed(self, seed: int) -> None:
+        reseed_transform(self.transform, seed)
+
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Sample ``index`` before transforms: ``(image H,W,3 uint8 RGB, labels H,W int64)``, checked."""
         image_path, mask_path = self.pairs[index]
@@ -449,7 +459,7 @@ class FolderSegmentationDataset(Dataset):
         return {"image": tensor, "mask": torch.from_numpy(np.ascontiguousarray(mask).astype(np.int64))}
 
 
-class FolderSegmentationDataModule(pl.LightningDataModule):
+class FolderSegmentationDataModule(VisionDataModule):
     """LightningDataModule over a custom dataset in the folder layout of this module's docstring.
 
     Args:
@@ -465,7 +475,7 @@ class FolderSegmentationDataModule(pl.LightningDataModule):
             ``train_transform`` unless every image has the same size).
         val_batch_size: val/test batch size; 1 by default, so images of any size are evaluated whole.
         num_workers: DataLoader worker processes.
-        seed: seed of the training shuffle.
+        seed: seed of the training shuffle and of ``train_transform``'s random stream (per worker and rank).
         train_transform, test_transform: optional albumentations transforms (e.g. ``albumentations.Compose``
             built by Hydra) of training / val and test samples, applied to the uint8 image and the labels before
             normalisation; none by default.
@@ -477,6 +487,8 @@ class FolderSegmentationDataModule(pl.LightningDataModule):
     ``mean``, ``std``, ``batch_size``, ``val_batch_size``, ``num_workers``. Dataset-check contract (see
     :mod:`visionbench.data.segmentation.check`): :meth:`file_pairs` and :meth:`read_mask`.
     """
+
+    name = "folder"
 
     def __init__(
         self,
@@ -495,11 +507,7 @@ class FolderSegmentationDataModule(pl.LightningDataModule):
         train_transform: Callable[..., dict[str, Any]] | None = None,
         test_transform: Callable[..., dict[str, Any]] | None = None,
     ) -> None:
-        super().__init__()
-        if int(batch_size) <= 0 or int(val_batch_size) <= 0:
-            raise ValueError(f"batch_size and val_batch_size must be > 0, got {batch_size}, {val_batch_size}")
-        if int(num_workers) < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        super().__init__(batch_size, val_batch_size, num_workers, seed, collate_fn=collate_segmentation)
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError(f"mean and std need 3 entries and std > 0, got {list(mean)}, {list(std)}")
         if int(ignore_index) < 0:
@@ -510,10 +518,6 @@ class FolderSegmentationDataModule(pl.LightningDataModule):
         self.mask_reader = MaskReader(palette, ignore_color, self.ignore_index, self.reduce_zero_label)
         self.mean: tuple[float, float, float] = tuple(float(m) for m in mean)
         self.std: tuple[float, float, float] = tuple(float(s) for s in std)
-        self.batch_size = int(batch_size)
-        self.val_batch_size = int(val_batch_size)
-        self.num_workers = int(num_workers)
-        self.seed = int(seed)
         self.train_transform = train_transform
         self.test_transform = test_transform
         self._class_names: list[str] | None = None
@@ -542,9 +546,6 @@ class FolderSegmentationDataModule(pl.LightningDataModule):
             logger=False,
         )
         self._logged_fallback = False
-        self.train_set: FolderSegmentationDataset | None = None
-        self.val_set: FolderSegmentationDataset | None = None
-        self.test_set: FolderSegmentationDataset | None = None
 
     # ---- classes -----------------------------------------------------------------------------------
     def _validated(self, names: list[str], source: str) -> list[str]:
@@ -561,7 +562,7 @@ class FolderSegmentationDataModule(pl.LightningDataModule):
     def _classes(self) -> list[str]:
         if self._class_names is None:
             if not self.root.is_dir():
-                raise _layout_error(f"dataset root {self.root} does not exist\n{expected_layout(self.root)}", self.root)
+                raise _missing_root(self.root)
             path = self.root / CLASSES_FILE
             self._class_names = self._validated(read_class_names(path), str(path))
         return self._class_names
@@ -603,47 +604,13 @@ class FolderSegmentationDataModule(pl.LightningDataModule):
         return self.mask_reader(path)
 
     # ---- Lightning ---------------------------------------------------------------------------------
-    def _dataset(self, split: str, transform: Callable[..., dict[str, Any]] | None) -> FolderSegmentationDataset:
+    def make_split(self, split: str) -> FolderSegmentationDataset:
         return FolderSegmentationDataset(
             self.file_pairs(split),
             self.mask_reader,
             self.num_classes,
             self.ignore_index,
-            transform=transform,
+            transform=self.train_transform if split == "train" else self.test_transform,
             mean=self.mean,
             std=self.std,
         )
-
-    def setup(self, stage: str | None = None) -> None:
-        if stage in (None, "fit") and self.train_set is None:
-            self.train_set = self._dataset("train", self.train_transform)
-        if stage in (None, "fit", "validate") and self.val_set is None:
-            self.val_set = self._dataset("val", self.test_transform)
-        if stage in (None, "test") and self.test_set is None:
-            self.test_set = self._dataset("test", self.test_transform)
-
-    def _loader(
-        self, dataset: FolderSegmentationDataset | None, name: str, batch_size: int, shuffle: bool
-    ) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError(f"the {name} split is not built: call setup() first")
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            drop_last=False,
-            num_workers=self.num_workers,
-            collate_fn=collate_segmentation,
-            generator=generator,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, "train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, "val", self.val_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, "test", self.val_batch_size, shuffle=False)

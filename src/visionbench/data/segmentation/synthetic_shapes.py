@@ -29,6 +29,7 @@ from visionbench.data.procedural import (
     contrasting_colour,
     typed_knobs,
 )
+from visionbench.data.segmentation.transforms import reseed_transform
 
 __all__ = [
     "CLASS_NAMES",
@@ -317,6 +318,9 @@ class SyntheticShapesDataset(ProceduralDataset):
     def num_classes(self) -> int:
         return len(CLASS_NAMES)
 
+    def reseed(self, seed: int) -> None:
+        reseed_transform(self.transform, seed)
+
     def generate(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Regenerate sample ``index`` from scratch: ``(image H,W,3 uint8, label H,W uint8)``."""
         return generate_sample(self.sample_rng(index), self.image_size, **self.knobs)
@@ -331,15 +335,16 @@ class SyntheticShapesDataset(ProceduralDataset):
         return {"image": img, "mask": torch.from_numpy(np.ascontiguousarray(label)).long()}
 
 
-class SyntheticShapesDataModule(ProceduralSplitsDataModule[SyntheticShapesDataset]):
+class SyntheticShapesDataModule(ProceduralSplitsDataModule):
     """LightningDataModule over :class:`SyntheticShapesDataset` train / val / test splits.
 
     Args:
         image_size: side of the square images (>= 16).
         train_size, val_size, test_size: number of samples per split (> 0).
-        seed: base seed of the generator (also seeds the training shuffle).
-        batch_size: batch size of every loader.
+        seed: base seed of the generator (also seeds the training shuffle and ``train_transform``).
+        batch_size: training batch size.
         num_workers: DataLoader worker processes.
+        val_batch_size: validation/test batch size (None: ``batch_size``).
         min_shapes, max_shapes, min_radius, max_radius, max_occlusion, min_contrast, texture_amplitude,
             background_texture, noise_std: difficulty knobs, see :func:`generate_sample`.
         train_transform: optional albumentations-style transform applied to training samples only.
@@ -351,6 +356,7 @@ class SyntheticShapesDataModule(ProceduralSplitsDataModule[SyntheticShapesDatase
     ``image * std + mean`` restores RGB in [0, 1]).
     """
 
+    name = "synthetic-shapes"
     ignore_index: int = 255
 
     def __init__(
@@ -362,6 +368,7 @@ class SyntheticShapesDataModule(ProceduralSplitsDataModule[SyntheticShapesDatase
         seed: int = 0,
         batch_size: int = 8,
         num_workers: int = 0,
+        val_batch_size: int | None = None,
         min_shapes: int = 2,
         max_shapes: int = 4,
         min_radius: float = 0.18,
@@ -373,7 +380,9 @@ class SyntheticShapesDataModule(ProceduralSplitsDataModule[SyntheticShapesDatase
         noise_std: float = 0.03,
         train_transform: Callable[..., dict[str, Any]] | None = None,
     ) -> None:
-        super().__init__(image_size, train_size, val_size, test_size, seed, batch_size, num_workers, train_transform)
+        super().__init__(
+            image_size, train_size, val_size, test_size, seed, batch_size, num_workers, train_transform, val_batch_size
+        )
         self.save_hyperparameters(ignore=["train_transform"], logger=False)
         self.knobs = _scene_knobs(locals())
         self.num_classes: int = len(CLASS_NAMES)
@@ -382,7 +391,7 @@ class SyntheticShapesDataModule(ProceduralSplitsDataModule[SyntheticShapesDatase
         self.mean: tuple[float, float, float] = MEAN
         self.std: tuple[float, float, float] = STD
 
-    def make_split(
+    def make_dataset(
         self, split: str, size: int, transform: Callable[..., dict[str, Any]] | None = None
     ) -> SyntheticShapesDataset:
         return SyntheticShapesDataset(

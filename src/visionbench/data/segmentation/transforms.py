@@ -46,6 +46,7 @@ __all__ = [
     "PhotoMetricDistortion",
     "RandomRescale",
     "reseed_pipeline",
+    "reseed_transform",
     "rescale_size",
     "segmentation_test_pipeline",
     "segmentation_train_pipeline",
@@ -361,6 +362,13 @@ def reseed_pipeline(pipeline: A.BaseCompose, seed: int) -> A.BaseCompose:
     """
     pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))
     return pipeline
+
+
+def reseed_transform(transform: Any, seed: int) -> None:
+    """A dataset's ``reseed``: :func:`reseed_pipeline` when ``transform`` is an albumentations transform or pipeline;
+    None or a transform without a random state is left alone."""
+    if transform is not None and hasattr(transform, "set_random_state"):
+        reseed_pipeline(transform, seed)
 
 
 def segmentation_train_pipeline(

@@ -1,13 +1,13 @@
 """MOTChallenge sequences and benchmark splits read in their released layout.
 
-A benchmark split as released (MOT15, MOT16, MOT17, MOT20)::
+A benchmark split as released (MOT15, MOT16, MOT17, MOT20), ``<root>`` being the extracted ``<benchmark>`` folder::
 
-    <root>/<benchmark>/<split>/<sequence>/
+    <root>/<split>/<sequence>/
         seqinfo.ini            [Sequence] name, imDir, frameRate, seqLength, imWidth, imHeight, imExt
         img1/000001.jpg ...    frames, 1-based, six digits
         det/det.txt            public detections (frame,-1,left,top,width,height,score[,x,y,z])
         gt/gt.txt              ground truth (train splits only)
-    <root>/seqmaps/<benchmark>-<split>.txt    optional: "name" then one sequence per line (TrackEval's layout)
+    <root>/seqmaps/<benchmark>-<split>.txt    optional: "name" then one sequence per line (TrackEval's seqmaps)
 
 Nothing is read at construction: :class:`MotBenchmark` resolves its sequences on first use of ``sequences``
 (so Hydra configs build without the data), :class:`MotSequence` reads each file on first use and caches it.
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionbench.data.errors import DatasetFormatError, DatasetLayoutError
+from visionbench.data.errors import DatasetFormatError, DatasetLayoutError, root_hint
 from visionbench.data.image import read_rgb_image
 from visionbench.data.tracking.boxes import Detections, ltwh_to_xyxy
 from visionbench.data.tracking.mot_io import MotTable, SequenceInfo, read_mot_table, read_seqinfo, read_seqmap
@@ -43,14 +43,16 @@ _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def expected_layout(benchmark: str = "<benchmark>", split: str = "<split>") -> str:
-    """The released folder tree, for error messages."""
+    """The released folder tree and how its root is set, for error messages."""
     return (
         f"expected the released MOTChallenge layout:\n"
-        f"  <root>/{benchmark}/{split}/<sequence>/seqinfo.ini\n"
-        f"  <root>/{benchmark}/{split}/<sequence>/img1/000001.jpg ...\n"
-        f"  <root>/{benchmark}/{split}/<sequence>/det/det.txt\n"
-        f"  <root>/{benchmark}/{split}/<sequence>/gt/gt.txt          (train splits)\n"
-        f"  <root>/seqmaps/{benchmark}-{split}.txt                   (optional list of sequences)"
+        f"  <root>/{split}/<sequence>/seqinfo.ini\n"
+        f"  <root>/{split}/<sequence>/img1/000001.jpg ...\n"
+        f"  <root>/{split}/<sequence>/det/det.txt\n"
+        f"  {f'<root>/{split}/<sequence>/gt/gt.txt':<40} (train splits)\n"
+        f"  {f'<root>/seqmaps/{benchmark}-{split}.txt':<40} (optional list of sequences)\n"
+        f"where <root> is the extracted {benchmark} folder (or TrackEval's folder holding {benchmark}-{split}/):\n"
+        f"  {root_hint(benchmark)}"
     )
 
 
@@ -194,15 +196,16 @@ class MotSequence:
 
 
 class MotBenchmark:
-    """The sequences of one MOTChallenge benchmark split, ``<root>/<benchmark>/<split>/<sequence>/``.
+    """The sequences of one MOTChallenge benchmark split, ``<root>/<split>/<sequence>/``.
 
     Sequences are, in order of precedence: ``sequences`` (names), the names in ``seqmap`` (a file), the seqmap
     ``<root>/seqmaps/<benchmark>-<split>.txt`` if it exists, else every sub-folder of the split (sorted).
-    TrackEval's flat layout ``<root>/<benchmark>-<split>/<sequence>/`` is read when the released one is absent.
+    TrackEval's layout ``<root>/<benchmark>-<split>/<sequence>/`` is read when the released one is absent.
     Nothing is read at construction; ``sequences`` resolves them on first use.
 
     Args:
-        root: the folder holding ``<benchmark>/`` (and ``seqmaps/``).
+        root: the benchmark's own folder as released (e.g. ``MOT17/``, holding ``train/`` and ``test/``), or
+            TrackEval's folder holding ``<benchmark>-<split>/``; optionally with ``seqmaps/``.
         benchmark: folder name, and the evaluation rules (:data:`BENCHMARKS`) unless ``rules`` is given.
         split: ``train`` or ``test``.
         sequences: sequence names to read (overrides any seqmap).
@@ -239,8 +242,8 @@ class MotBenchmark:
 
     @property
     def split_dir(self) -> Path:
-        """``<root>/<benchmark>/<split>`` (or TrackEval's ``<root>/<benchmark>-<split>`` when only it exists)."""
-        released = self.root / self.name / self.split
+        """``<root>/<split>`` (or TrackEval's ``<root>/<benchmark>-<split>`` when only it exists)."""
+        released = self.root / self.split
         flat = self.root / f"{self.name}-{self.split}"
         return flat if not released.is_dir() and flat.is_dir() else released
 
@@ -255,15 +258,16 @@ class MotBenchmark:
     def sequences(self) -> list[MotSequence]:
         """The benchmark's sequences, in seqmap (or name) order."""
         self._prepare()
+        layout = expected_layout(self.name, self.split)
         if not self.root.is_dir():
-            raise DatasetLayoutError(
-                f"{self.root}: MOTChallenge root not found; {expected_layout(self.name, self.split)}"
-            )
+            state = "is not a folder" if self.root.exists() else "does not exist"
+            raise DatasetLayoutError(f"{self.name} root {self.root} {state}; {layout}")
         split_dir = self.split_dir
         if not split_dir.is_dir():
-            raise DatasetLayoutError(
-                f"{split_dir}: benchmark split folder not found; {expected_layout(self.name, self.split)}"
-            )
+            parent_hint = ""
+            if (self.root / self.name / self.split).is_dir():
+                parent_hint = f" ({self.root} holds {self.name}/: set data.root={self.root / self.name})"
+            raise DatasetLayoutError(f"{self.name} split folder {split_dir} does not exist{parent_hint}; {layout}")
         if self.sequence_names is not None:
             names = self.sequence_names
         elif self.seqmap is not None:
@@ -278,12 +282,12 @@ class MotBenchmark:
         if missing:
             raise DatasetLayoutError(
                 f"{split_dir / missing[0]}: sequence folder not found ({len(missing)} of {len(names)} listed "
-                f"sequences missing: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}); "
-                f"{expected_layout(self.name, self.split)}"
+                f"sequences missing: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}; choose them with "
+                f"data.sequences=[...] or data.seqmap=...); {layout}"
             )
         if not names:
-            which = f" with detector {self.detector!r}" if self.detector is not None else ""
-            raise DatasetLayoutError(f"{split_dir}: no sequences{which}; {expected_layout(self.name, self.split)}")
+            which = "" if self.detector is None else f" with detector {self.detector!r} (data.detector=null reads all)"
+            raise DatasetLayoutError(f"{split_dir}: no sequences{which}; {layout}")
         return [MotSequence(split_dir / name) for name in names]
 
     def __len__(self) -> int:

@@ -30,16 +30,14 @@ from typing import Any
 
 import cv2
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from visionbench.data.loaders import seed_worker_pipeline
+from visionbench.data.datamodule import SPLITS, VisionDataModule
 from visionbench.data.tracking.crops import crops_to_tensor, cut_crops
 
 log = logging.getLogger(__name__)
 PEDESTRIAN = 1
-SPLITS = ("train", "val", "test")
 _DETECTOR_SUFFIX = re.compile(r"-(DPM|FRCNN|SDP)$")
 
 
@@ -329,7 +327,7 @@ class ReidCropsDataset(Dataset):
         }
 
 
-class ReidCropsDataModule(pl.LightningDataModule):
+class ReidCropsDataModule(VisionDataModule):
     """Re-identification crops of MOT ground truth: identity classification for training, query / gallery
     retrieval for validation and test (the protocol of :mod:`visionbench.data.tracking.reid`).
 
@@ -347,10 +345,10 @@ class ReidCropsDataModule(pl.LightningDataModule):
         max_crops_per_identity: at most this many crops per training identity, evenly spaced in time (None: all).
         queries_per_identity: queries per evaluation identity (evenly spaced from its first to its last crop).
         min_frame_gap: gallery crops of a query's identity must be at least this many frames from the query.
-        batch_size: training batch size.
+        batch_size: training batch size (full batches only, unless the training set is smaller than one).
         val_batch_size: evaluation batch size (None: ``batch_size``).
         num_workers: DataLoader worker processes.
-        seed: seed of the training shuffle and augmentation.
+        seed: seed of the training shuffle and of the augmentation's random stream (per worker and rank).
         augmentation: training augmentation, e.g. :class:`CropAugmentation` (None: none).
 
     ``num_identities`` (training identities, for the loss) is known before :meth:`setup` (it reads only the
@@ -379,11 +377,7 @@ class ReidCropsDataModule(pl.LightningDataModule):
         seed: int = 0,
         augmentation: CropAugmentation | None = None,
     ) -> None:
-        super().__init__()
-        if int(batch_size) <= 0 or (val_batch_size is not None and int(val_batch_size) <= 0):
-            raise ValueError(f"batch sizes must be > 0, got {batch_size}, {val_batch_size}")
-        if int(num_workers) < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        super().__init__(batch_size, val_batch_size, num_workers, seed, drop_last=True)
         self.sources = {"train": train, "val": val, "test": test}
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.min_visibility = float(min_visibility)
@@ -394,14 +388,9 @@ class ReidCropsDataModule(pl.LightningDataModule):
         self.max_crops_per_identity = None if max_crops_per_identity is None else int(max_crops_per_identity)
         self.queries_per_identity = int(queries_per_identity)
         self.min_frame_gap = int(min_frame_gap)
-        self.batch_size = int(batch_size)
-        self.val_batch_size = self.batch_size if val_batch_size is None else int(val_batch_size)
-        self.num_workers = int(num_workers)
-        self.seed = int(seed)
         self.augmentation = augmentation
         self._sequences: dict[str, list] = {}
         self._indices: dict[str, CropIndex] = {}
-        self.datasets: dict[str, ReidCropsDataset] = {}
 
     def sequences(self, split: str) -> list:
         """The sequences of ``split`` (``train``, ``val`` or ``test``)."""
@@ -430,10 +419,13 @@ class ReidCropsDataModule(pl.LightningDataModule):
             else:
                 index = query_gallery_split(index, self.queries_per_identity, self.min_frame_gap)
             if not len(index) or (split != "train" and not index.is_query.any()):
+                limits = "data.min_crops_per_identity" if split == "train" else "data.min_frame_gap"
                 raise ValueError(
                     f"the {split} split has no usable crops{'' if split == 'train' else ' or no queries'} "
                     f"(sequences {[s.name for s in self.sequences(split)]}, min_visibility={self.min_visibility}, "
-                    f"min_height={self.min_height}, min_frame_gap={self.min_frame_gap})"
+                    f"min_height={self.min_height}, min_crops_per_identity={self.min_crops_per_identity}, "
+                    f"min_frame_gap={self.min_frame_gap}): lower data.min_visibility, data.min_height or {limits}, "
+                    f"or give it more sequences (data.{split}.sequences=[...])"
                 )
             self._indices[split] = index
         return self._indices[split]
@@ -443,45 +435,13 @@ class ReidCropsDataModule(pl.LightningDataModule):
         """Identities of the training split (the classes of the identity classifier)."""
         return self.crop_index("train").num_identities
 
-    def _build(self, split: str) -> None:
-        if split in self.datasets or self.sources[split] is None:
-            return
+    def has_split(self, split: str) -> bool:
+        return self.sources[split] is not None
+
+    def make_split(self, split: str) -> ReidCropsDataset:
         index = self.crop_index(split)
         crops = load_crops(self.sequences(split), index, self.input_size)
-        transform = self.augmentation if split == "train" else None
-        self.datasets[split] = ReidCropsDataset(crops, index, transform)
-
-    def setup(self, stage: str | None = None) -> None:
-        if stage in (None, "fit"):
-            self._build("train")
-        if stage in (None, "fit", "validate"):
-            self._build("val")
-        if stage in (None, "test"):
-            self._build("test")
-
-    def _loader(self, split: str, train: bool) -> DataLoader:
-        if split not in self.datasets:
-            raise RuntimeError(f"the {split} split is not built: call setup() first")
-        dataset = self.datasets[split]
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size if train else self.val_batch_size,
-            shuffle=train,
-            drop_last=train and len(dataset) >= self.batch_size,
-            num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(self.seed) if train else None,
-            worker_init_fn=seed_worker_pipeline,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
+        return ReidCropsDataset(crops, index, self.augmentation if split == "train" else None)
 
     def summary(self) -> dict[str, dict[str, int]]:
         """Crops, identities and queries of each split that has sequences (ground truth only)."""

@@ -551,7 +551,14 @@ class SyntheticMOT(MotBenchmark):
         self.description = _description(split, self.num_sequences, self.seed, self.params)
         digest = hashlib.sha256(json.dumps(self.description, sort_keys=True).encode()).hexdigest()[:12]
         self.dataset_dir = self.cache_root / f"synthetic_mot-{split}-{digest}"
-        super().__init__(self.dataset_dir, benchmark=BENCHMARK_NAME, split=split, sequences=sequences, rules="MOT17")
+        super().__init__(
+            self.dataset_dir / BENCHMARK_NAME,
+            benchmark=BENCHMARK_NAME,
+            split=split,
+            sequences=sequences,
+            seqmap=self.dataset_dir / "seqmaps" / f"{BENCHMARK_NAME}-{split}.txt",
+            rules="MOT17",
+        )
 
     def is_complete(self) -> bool:
         """Whether ``dataset_dir`` holds a complete dataset generated with these parameters."""
