@@ -1,4 +1,5 @@
-"""Check a dataset on disk: `python check_dataset.py data=segmentation/folder data.root=/path/to/data` (conf/check_dataset.yaml).
+"""Check a dataset on disk: `python check_dataset.py data=segmentation/folder data.root=/path/to/data`
+(conf/check_dataset.yaml).
 
 Prints the splits, the label histogram and every problem found; exits with 0 when clean, 1 otherwise.
 """
@@ -10,14 +11,15 @@ import hydra
 from omegaconf import DictConfig
 
 from visionbench.runner.check_dataset import check_dataset
-from visionbench.runner.cli import exit_on_unknown_option
+from visionbench.runner.cli import entry_point, exit_on_invalid_command_line
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="check_dataset")
+@entry_point
 def main(cfg: DictConfig) -> None:
     sys.exit(check_dataset(cfg))
 
 
 if __name__ == "__main__":
-    exit_on_unknown_option(Path(__file__).parent / "conf")
+    exit_on_invalid_command_line(Path(__file__).parent / "conf", "check_dataset")
     main()

@@ -9,6 +9,7 @@ import torch
 from hydra.utils import instantiate
 
 from tests.helpers import CONF, REPO, TINY_DATA, TINY_UNET, compose_config
+from visionbench.runner.config_check import check_arguments
 from visionbench.runner.train import train
 
 GROUPS_BUILT_HERE = {"model", "loss", "optim", "data", "callbacks", "logger", "postprocess", "inference"}
@@ -36,6 +37,7 @@ def test_every_option_composes(group: str, option: str, tmp_path: Path) -> None:
         group, option = "model", model
     else:
         cfg = compose_config("evaluate" if group in EVALUATION_GROUPS else "train", [f"{group}={option}"], tmp_path)
+    check_arguments(cfg)  # every key is a parameter of its target and every value fits its type hint
     if group in GROUPS_BUILT_HERE and cfg[group] is not None:  # postprocess=none is null
         node = cfg[group]
         facts = {}
@@ -68,10 +70,11 @@ def test_there_are_experiments() -> None:
 
 @pytest.mark.parametrize("name", experiments())
 def test_every_experiment_trains_one_fast_dev_run(name: str, tmp_path: Path) -> None:
-    overrides = [f"experiment={name}", *TINY_DATA, "+trainer.fast_dev_run=true"]
+    overrides = [f"experiment={name}", *TINY_DATA, "trainer.fast_dev_run=true"]
     if "depth" in compose_config("train", overrides, tmp_path).model:
         overrides += TINY_UNET
     cfg = compose_config("train", overrides, tmp_path)
+    check_arguments(cfg)
     score = train(cfg)
     assert 0.0 <= score <= 1.0
 

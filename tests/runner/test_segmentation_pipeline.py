@@ -24,7 +24,7 @@ def _metrics(directory: Path) -> dict[str, float | None]:
 
 
 def test_fast_dev_run_of_the_default_config(tmp_path: Path) -> None:
-    cfg = compose_config("train", ["+trainer.fast_dev_run=true"], tmp_path)
+    cfg = compose_config("train", ["trainer.fast_dev_run=true"], tmp_path)
     score = train(cfg)
     metrics = _metrics(tmp_path)
     assert score == metrics["val/mIoU"]

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
-from tests.helpers import compose_config
+from tests.helpers import CONF, compose_config
+from tests.helpers.models import compose_model
 from visionbench.data.tracking.crops import crop_windows, crops_to_tensor, cut_crops
 from visionbench.data.tracking.mot import MotSequence
 from visionbench.data.tracking.mot_io import SequenceInfo, write_seqinfo
@@ -28,6 +30,7 @@ from visionbench.runner.evaluate import evaluate
 from visionbench.runner.train import train
 
 SMALL = {"width": 4, "embedding_dim": 16, "input_size": (32, 16), "dropout": 0.0}
+APPEARANCE_YAML = CONF / "model" / "tracking" / "appearance.yaml"
 
 
 def _net(**overrides) -> AppearanceNet:
@@ -52,6 +55,24 @@ def test_default_network_is_the_papers_size() -> None:
     assert net.input_size == (128, 64) and net.embedding_dim == 128
     assert 2.7e6 < sum(p.numel() for p in net.parameters()) < 2.9e6  # Wojke and Bewley 2018: 2.8M
     assert AppearanceNet(**net.config()).config() == net.config()
+
+
+@pytest.mark.parametrize(
+    ("size", "input_size", "parameters"), [("default", (128, 64), 2_801_632), ("small", (64, 32), 439_280)]
+)
+def test_appearance_config_builds_the_network_at_both_sizes(
+    size: str, input_size: tuple[int, int], parameters: int
+) -> None:
+    """conf/model/tracking/appearance.yaml: the paper's network, and at model_size=small half its width on 64x32."""
+    config = compose_model("tracking", "appearance") if size == "small" else OmegaConf.load(APPEARANCE_YAML)
+    torch.manual_seed(0)
+    net = instantiate(config).eval()
+    assert isinstance(net, AppearanceNet) and net.input_size == input_size
+    assert sum(p.numel() for p in net.parameters()) == parameters
+    with torch.no_grad():
+        embeddings = net(torch.randn(3, 3, *input_size))
+    assert embeddings.shape == (3, 128)
+    torch.testing.assert_close(embeddings.norm(dim=1), torch.ones(3))
 
 
 # ---------------------------------------------------------------------------------------------------- encoder
@@ -350,7 +371,7 @@ def _tiny_reid_overrides(root: Path) -> list[str]:
             f"+data.{split}.num_frames=40",
         ]
     overrides += ["data.batch_size=16", "data.eval_frame_stride=4", "data.min_frame_gap=10"]
-    overrides += ["trainer.max_epochs=1", "+trainer.limit_train_batches=3"]
+    overrides += ["trainer.max_epochs=1", "trainer.limit_train_batches=3"]
     return overrides
 
 

@@ -1,14 +1,39 @@
-"""Command-line checks Hydra does not make: unknown options of nested groups such as ``model=segmentation/x``.
+"""What the entry points (train.py, evaluate.py, check_dataset.py) add to Hydra: command-line errors in few lines.
 
-Hydra lists the available options only for flat groups; for ``model=segmentation/no_such_net`` it says
-"Could not find" without the list. This check runs before Hydra and prints every option below the group.
+- An unknown option of a nested group (``model=segmentation/no_such_net``) lists every option below the group; Hydra
+  lists them only for flat groups.
+- An unknown key (``model.depthh=4``, ``+model.depthh=4``) or a value of the wrong type (``data.batch_size=abc``)
+  fails before the run starts with one line naming the key, the value and the closest valid key or the expected type,
+  instead of Hydra's multi-line message or a traceback from deep inside instantiation.
+- A config, dataset layout or dataset format error during a run (:data:`~visionbench.runner.errors.USER_ERRORS`)
+  prints its message without a traceback (the run's log file keeps it) and exits with status 1.
+
+With ``HYDRA_FULL_ERROR=1`` the last two are left to Hydra, which then shows complete tracebacks.
 """
 
+import functools
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import ConfigCompositionException, HydraException
+from omegaconf import DictConfig
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+from visionbench.runner.config_check import check_arguments, unknown_key_message
+from visionbench.runner.errors import USER_ERRORS, ConfigError
 
 SWEEP_SYNTAX = ("(", "*", "[")
+# flags after which the command line is not one config composed from conf/<name>.yaml: left to Hydra
+OTHER_COMMAND_LINES = frozenset(
+    {"-m", "--multirun", "-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "--experimental-rerun",
+     "-sc", "--shell-completion"}
+)  # fmt: skip
+Result = TypeVar("Result")
 
 
 def group_options(conf_dir: Path, group: str) -> list[str]:
@@ -33,9 +58,80 @@ def unknown_option_message(arguments: Sequence[str], conf_dir: Path) -> str | No
     return None
 
 
-def exit_on_unknown_option(conf_dir: Path, arguments: Sequence[str] | None = None) -> None:
-    """Print the available options and exit with status 1 when an argument names a missing one."""
-    message = unknown_option_message(sys.argv[1:] if arguments is None else arguments, conf_dir)
-    if message:
-        print(message, file=sys.stderr)
+def full_error() -> bool:
+    """Whether the user asked Hydra for complete tracebacks (``HYDRA_FULL_ERROR=1``)."""
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def exit_with_error(message: str) -> NoReturn:
+    """Print ``<script>: error: <message>`` on stderr and exit with status 1."""
+    print(f"{Path(sys.argv[0]).name}: error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def _override_value(overrides: Sequence[str], key: str) -> Any:
+    """The value that ``overrides`` give to ``key`` (as Hydra parses it)."""
+    values = {override.key_or_group: override for override in OverridesParser.create().parse_overrides(overrides)}
+    return values[key].value() if key in values else None
+
+
+def composition_error_message(error: ConfigCompositionException, overrides: Sequence[str]) -> str | None:
+    """One line for an override of a key the config does not have; None for any other composition error."""
+    cause = error.__cause__
+    if not isinstance(cause, ConfigAttributeError | ConfigKeyError) or not cause.full_key:
+        return None
+    parent = cause.parent_node
+    valid = [str(key) for key in parent.keys()] if isinstance(parent, DictConfig) else []
+    return unknown_key_message(cause.full_key, _override_value(overrides, cause.full_key), valid)
+
+
+def invalid_command_line_message(conf_dir: Path, config_name: str, arguments: Sequence[str]) -> str | None:
+    """One line for the first unknown key or wrongly typed value set by ``arguments``, composing
+    ``conf_dir/<config_name>.yaml`` as the entry point would; None when the config is valid, or when composition
+    fails for another reason or cannot be done here (sweeps, another config): Hydra reports those."""
+    if any(argument.partition("=")[0] in OTHER_COMMAND_LINES for argument in arguments):
+        return None
+    overrides = [a for a in arguments if not a.startswith("-") and ("=" in a or a.startswith("~"))]
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir.resolve()), version_base="1.3"):
+            cfg = compose(config_name, overrides=overrides)
+    except ConfigCompositionException as error:
+        return composition_error_message(error, overrides)
+    except (HydraException, OmegaConfBaseException):
+        return None
+    try:
+        check_arguments(cfg)
+    except ConfigError as error:
+        return str(error)
+    return None
+
+
+def exit_on_invalid_command_line(conf_dir: Path, config_name: str, arguments: Sequence[str] | None = None) -> None:
+    """Before Hydra starts a run: list the options of a group when an argument names a missing one, or print one line
+    for an unknown key or a wrongly typed value; exit with status 1 in both cases."""
+    arguments = sys.argv[1:] if arguments is None else arguments
+    options = unknown_option_message(arguments, conf_dir)
+    if options:
+        print(options, file=sys.stderr)
         raise SystemExit(1)
+    message = None if full_error() else invalid_command_line_message(conf_dir, config_name, arguments)
+    if message:
+        exit_with_error(message)
+
+
+def entry_point(run: Callable[[DictConfig], Result]) -> Callable[[DictConfig], Result]:
+    """Wrap an entry point's Hydra task function: check ``cfg`` against the targets it builds, then run it; a user
+    error (a config, dataset layout or dataset format error) prints one ``<script>: error: ...`` message and exits
+    with status 1, without a traceback."""
+
+    @functools.wraps(run)
+    def wrapper(cfg: DictConfig) -> Result:
+        try:
+            check_arguments(cfg)
+            return run(cfg)
+        except USER_ERRORS as error:
+            if full_error():
+                raise
+            exit_with_error(str(error))
+
+    return wrapper

@@ -8,7 +8,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from visionbench.runner.builders import build_task
+from visionbench.runner.builders import build_each, build_task
 from visionbench.runner.errors import reports_run_dir
 from visionbench.runner.reporting import headline_row, print_tables, summary_table, write_json
 from visionbench.runner.run_dir import ensure_fresh
@@ -73,8 +73,9 @@ def lightning_evaluation(
         setup = OmegaConf.merge(setup, {"loss": None})
     task = build_task(setup, datamodule, **contract.evaluation_arguments(cfg, datamodule))
     load_trained_weights(task, checkpoint)
-    images = task.evaluation_images(output_dir / "predictions", cfg.num_prediction_images)
-    trainer: pl.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[images], enable_checkpointing=False)
+    callbacks = [task.evaluation_images(output_dir / "predictions", cfg.num_prediction_images)]
+    callbacks += build_each({"progress_log": cfg.get("progress_log")})
+    trainer: pl.Trainer = instantiate(cfg.trainer, logger=False, callbacks=callbacks, enable_checkpointing=False)
     run_split = trainer.validate if cfg.split == "val" else trainer.test
     results = run_split(task, datamodule=datamodule, verbose=False)[0]
     source = {

@@ -1,5 +1,6 @@
 """Classical flow methods: OpenCV baselines reproduce the reference EPEs, our methods beat them where expected,
-recover known translations, and follow the model contract (shapes, batches, no parameters, Hydra configs).
+recover known translations, handle tiny images and build from their Hydra configs. The flow contract (shapes,
+batches, no parameters) is tested for every method in test_contract.py.
 
 EPE on the fixtures with the defaults (pixel-pooled, this machine; Farneback/DIS are the reference tools):
 
@@ -25,6 +26,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tests.helpers.flow_fixtures import REPO, read_sample
+from tests.models.flow.pairs import translated_pair
 from visionbench.metrics import FlowMetrics
 from visionbench.models.flow.classical import (
     DIS,
@@ -93,24 +95,6 @@ def test_correlation_beats_zero_flow_on_sintel() -> None:
     assert epe < 1.0 < ZERO_FLOW_SINTEL  # measured 0.565
 
 
-def smooth_texture(height: int, width: int, shift: tuple[float, float] = (0.0, 0.0), seed: int = 0) -> np.ndarray:
-    """A band-limited texture (sum of random low-frequency cosines) sampled at ``(x - du, y - dv)``, so
-    ``smooth_texture(shift=d)`` is exactly the first frame translated by ``d``; grey in [0, 1], ``H,W``."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    x, y = x - shift[0], y - shift[1]
-    image = np.zeros((height, width))
-    for _ in range(12):
-        fx, fy = rng.uniform(-0.2, 0.2, size=2)
-        image += np.cos(2 * np.pi * (fx * x + fy * y) + rng.uniform(0, 2 * np.pi))
-    return (image + 12) / 24
-
-
-def translated_pair(height: int, width: int, shift: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
-    frames = [smooth_texture(height, width), smooth_texture(height, width, shift)]
-    return tuple(torch.from_numpy(np.repeat(f[None, None], 3, axis=1)).float() for f in frames)
-
-
 @pytest.mark.parametrize("method", ALL, ids=lambda m: m.__name__)
 @pytest.mark.parametrize("shift", [(1.3, -0.7), (-3.6, 2.4)], ids=["small", "larger"])
 def test_recovers_a_constant_translation(method: type[ClassicalFlow], shift: tuple[float, float]) -> None:
@@ -122,22 +106,6 @@ def test_recovers_a_constant_translation(method: type[ClassicalFlow], shift: tup
     # NCC scores is biased towards integer displacements ("pixel locking"), exact for integer shifts
     tolerance = {CorrelationMatching: 0.25, DIS: 0.15}.get(method, 0.06)
     assert error.mean() < tolerance, f"{method.__name__}: mean EPE {error.mean():.3f}"
-
-
-@pytest.mark.parametrize("method", ALL, ids=lambda m: m.__name__)
-def test_contract_odd_sizes_batches_no_parameters(method: type[ClassicalFlow]) -> None:
-    model = method()
-    assert isinstance(model, torch.nn.Module) and list(model.parameters()) == []
-    image1, image2 = translated_pair(37, 53, (0.8, 0.4))
-    flow = model(image1, image2)
-    assert flow.shape == (1, 2, 37, 53) and flow.dtype == torch.float32
-    assert torch.isfinite(flow).all()
-    # a batch of two: each item as computed alone, the order kept
-    batch = model(torch.cat([image1, image2]), torch.cat([image2, image1]))
-    assert batch.shape == (2, 2, 37, 53)
-    torch.testing.assert_close(batch[:1], flow)
-    torch.testing.assert_close(batch[1:], model(image2, image1))
-    repr(model)
 
 
 def test_rejects_mismatched_inputs() -> None:

@@ -1,11 +1,13 @@
-"""The learned flow networks (FlowNetS/C, RAFT, RAFT-small, FlowFormer) at tiny widths: the flow contract at odd
-sizes, the training-mode dict, gradients into every parameter, overfitting one synthetic pair, state-dict round
-trips, the correlation layer against a plain reference, and the model configs."""
+"""The learned flow networks (FlowNetS/C, RAFT, RAFT-small, FlowFormer) at tiny widths: the layout of their
+training-mode predictions, iteration counts, overfitting one synthetic pair, the correlation layer against a plain
+reference, and the paper sizes of the model configs. The contract every flow method follows (shapes at any size,
+batch independence, gradients, state-dict round trip) is in test_contract.py."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 import torch
@@ -15,7 +17,9 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from tests.helpers import CONF
-from visionbench.losses.flow import MultiScaleEPELoss, SequenceLoss, prediction_stride
+from tests.models.flow.pairs import images
+from tests.models.flow.tiny import TINY, tiny_flow_model, training_loss
+from visionbench.losses.flow import prediction_stride
 from visionbench.models.flow.correlation import (
     CorrelationPyramid,
     all_pairs_correlation,
@@ -27,69 +31,24 @@ from visionbench.models.flow.flownet import PREDICTION_STRIDES, FlowNetC, FlowNe
 from visionbench.models.flow.raft import RAFT, RAFTSmall
 from visionbench.models.flow.update import convex_upsample
 
-
-def tiny_flowformer(iters: int = 2) -> FlowFormer:
-    return FlowFormer(
-        iters=iters, eval_iters=iters + 1, feature_dim=32, hidden_dim=16, context_dim=16, encoder_widths=(8, 12, 16),
-        patch_dim=8, latent_dim=16, num_latent_tokens=4, encoder_depth=1, heads=2, query_dim=8, context_qk_dim=8,
-        width_multiplier=0.125,
-    )  # fmt: skip
-
-
 MODELS: dict[str, Callable[[], nn.Module]] = {
-    "flownets": lambda: FlowNetS(width_multiplier=1 / 16),
-    "flownets_bn": lambda: FlowNetS(width_multiplier=1 / 16, batch_norm=True, rgb_mean=None),
-    "flownetc": lambda: FlowNetC(width_multiplier=1 / 16),
-    "raft": lambda: RAFT(iters=2, eval_iters=3, width_multiplier=0.125),
-    "raft_small": lambda: RAFTSmall(iters=2, eval_iters=3, width_multiplier=0.25),
-    "flowformer": tiny_flowformer,
+    **{name: partial(tiny_flow_model, name) for name in TINY},
+    "flownets_bn": partial(tiny_flow_model, "flownets", "model.batch_norm=true", "model.rgb_mean=null"),
 }
-"""Tiny versions of every network; the paper sizes are checked by the parameter counts and configs below."""
+"""Tiny versions of every network (tests/models/flow/tiny.py); the paper sizes are checked by the parameter counts
+and configs below."""
 
 
-def loss_for(name: str) -> nn.Module:
-    return MultiScaleEPELoss() if name.startswith("flownet") else SequenceLoss()
-
-
-def images(batch: int, height: int, width: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    return torch.rand(batch, 3, height, width, generator=generator), torch.rand(
-        batch, 3, height, width, generator=generator
-    )
-
-
-# ---------------------------------------------------------------------------------------------------- the contract
+# ------------------------------------------------------------------------------------ predictions and iterations
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_eval_output_is_flow_at_input_size(name: str) -> None:
-    torch.manual_seed(0)
-    model = MODELS[name]().eval()
-    with torch.no_grad():
-        for size in [(37, 53), (9, 13), (64, 64)]:
-            flow = model(*images(2, *size))
-            assert isinstance(flow, torch.Tensor) and flow.shape == (2, 2, *size)
-            assert torch.isfinite(flow).all()
-
-
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_batch_elements_are_independent(name: str) -> None:
-    """Each pair's flow is the same alone or in a batch (no mixing across the batch in reshapes or groupings)."""
-    torch.manual_seed(0)
-    model = MODELS[name]().eval()
-    first, second = images(1, 24, 40), images(1, 24, 40, seed=1)
-    with torch.no_grad():
-        batched = model(torch.cat([first[0], second[0]]), torch.cat([first[1], second[1]]))
-        torch.testing.assert_close(batched, torch.cat([model(*first), model(*second)]), rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_training_output_dict(name: str) -> None:
+def test_training_predictions_layout(name: str) -> None:
+    """FlowNet: one prediction per stride 64 .. 4 covering the input; RAFT and FlowFormer: the full-resolution flow
+    after every iteration, the last one being the flow."""
     torch.manual_seed(0)
     model = MODELS[name]().train()
     output = model(*images(2, 37, 53))
-    assert set(output) == {"flow", "predictions"}
-    assert output["flow"].shape == (2, 2, 37, 53)
     predictions = output["predictions"]
     if name.startswith("flownet"):
         assert [tuple(p.shape[-2:]) for p in predictions] == [
@@ -125,35 +84,6 @@ def test_eval_flow_equals_training_flow_without_batch_norm(name: str) -> None:
     pair = images(1, 33, 47)
     with torch.no_grad():
         torch.testing.assert_close(model.eval()(*pair), model.train()(*pair)["flow"])
-
-
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_gradients_reach_every_parameter(name: str) -> None:
-    torch.manual_seed(0)
-    model = MODELS[name]().train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    pair, target = images(2, 32, 40), torch.randn(2, 2, 32, 40)
-    valid = torch.ones(2, 32, 40, dtype=torch.bool)
-    # two steps: GMA's gamma starts at 0, which zeroes its other parameters' gradient in the first step
-    for _ in range(2):
-        optimizer.zero_grad()
-        loss_for(name)(model(*pair), target, valid).backward()
-        optimizer.step()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
-    assert missing == []
-
-
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_state_dict_round_trip(name: str) -> None:
-    torch.manual_seed(0)
-    source = MODELS[name]().train()
-    source(*images(2, 32, 32))  # move BN running statistics away from their initial values
-    torch.manual_seed(1)
-    copy = MODELS[name]()
-    copy.load_state_dict(source.state_dict())
-    pair = images(1, 29, 35, seed=1)
-    with torch.no_grad():
-        assert torch.equal(source.eval()(*pair), copy.eval()(*pair))
 
 
 # ------------------------------------------------------------------------------------------------------ overfitting
@@ -200,7 +130,7 @@ def test_overfits_one_shifted_pair(name: str) -> None:
     model = MODELS[name]().train()
     frame1, frame2, flow, valid = shifted_pair(64, (2.5, -1.5))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    loss = loss_for(name)
+    loss = training_loss(model)
 
     def epe(estimate: torch.Tensor) -> float:
         return torch.linalg.vector_norm(estimate - flow, dim=1)[valid].mean().item()

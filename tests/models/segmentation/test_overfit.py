@@ -8,32 +8,43 @@ and upsamples with a fixed bilinear kernel, as the paper, so its boundary band i
 224x224 image."""
 
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 import torch
 
-from tests.models.segmentation.test_zoo import NUM_CLASSES, SMALL_MODELS
+from tests.helpers.models import main_output
+from tests.models.segmentation.tiny import NUM_CLASSES, tiny_segmenter
 from visionbench.data.segmentation.synthetic_shapes import SyntheticShapesDataset
-from visionbench.models.backbones import ResNet
 from visionbench.models.segmentation.unet import UPSAMPLERS, MultiInputUNet, UNet
 from visionbench.models.segmentation.unet3d import UNet3D
-from visionbench.models.segmentation.unet_resnet import UNetResNet
 
 pytestmark = pytest.mark.slow
 
-ONE_PER_ARCHITECTURE = (
-    *("deeplabv3", "deeplabv3plus", "fcn32s", "fcn16s", "fcn8s", "fcn_resnet_aux", "pspnet_aux"),
-    *("refinenet", "refinenet_lw"),
-)
-"""The zoo's small models, one per architecture (the aux-head and dense-ASPP variants share the main path)."""
+ONE_PER_ARCHITECTURE = {
+    "deeplabv3": ["model.aux_head=false"],
+    "deeplabv3plus": ["model.aux_head=false"],
+    "fcn32s": [],
+    "fcn16s": [],
+    "fcn8s": [],
+    "fcn_resnet_aux": [],
+    "pspnet_aux": [],
+    "refinenet": [],
+    "refinenet_lw": [],
+    "unet_resnet": [],
+}
+"""The tiny backbone-based models (tests/models/segmentation/tiny.py), one per architecture, and their overrides
+(the aux-head and dense-ASPP variants share the main path)."""
 
 MODELS: dict[str, Callable[[], torch.nn.Module]] = {
-    **{name: SMALL_MODELS[name] for name in ONE_PER_ARCHITECTURE},
+    **{
+        name: partial(tiny_segmenter, name.removesuffix("_aux"), *overrides)
+        for name, overrides in ONE_PER_ARCHITECTURE.items()
+    },
     **{
         f"unet_{mode}": (lambda mode=mode: UNet(NUM_CLASSES, depth=3, base_channels=8, upsampling=mode))
         for mode in UPSAMPLERS
     },
-    "unet_resnet": lambda: UNetResNet(NUM_CLASSES, ResNet(18), decoder_channels=(32, 16, 8, 8, 4)),
     "unet_multi_input_early": lambda: MultiInputUNet(NUM_CLASSES, [3, 3], fusion="early", depth=3, base_channels=8),
     "unet_multi_input_late": lambda: MultiInputUNet(NUM_CLASSES, [3, 3], fusion="late", depth=3, base_channels=8),
 }
@@ -51,22 +62,18 @@ def one_batch(image_size: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     return images, masks
 
 
-def main_logits(output: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
-    return output["out"] if isinstance(output, dict) else output
-
-
 def fit_one_batch(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, steps: int) -> float:
     """Adam (lr 3e-3) on cross-entropy for ``steps`` steps; pixel accuracy of the eval-mode model afterwards."""
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     model.train()
     for _ in range(steps):
-        loss = torch.nn.functional.cross_entropy(main_logits(model(images)), masks)
+        loss = torch.nn.functional.cross_entropy(main_output(model(images)), masks)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     model.eval()
     with torch.no_grad():
-        predictions = main_logits(model(images)).argmax(dim=1)
+        predictions = main_output(model(images)).argmax(dim=1)
     return (predictions == masks).float().mean().item()
 
 

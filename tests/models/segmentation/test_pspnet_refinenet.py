@@ -1,9 +1,8 @@
 """PSPNet, RefineNet and Light-Weight RefineNet: the papers' building blocks and the YAML configs.
 
-The generic contract (any input size, aux outputs, gradients, state-dict round trip, channels_last, bf16) is
-tested for these models with the rest of the zoo in test_zoo.py, from the MODELS below."""
+The contract every model follows (any input size, aux outputs, gradients, state-dict round trip, channels_last,
+bf16) is in test_contract.py."""
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,31 +10,15 @@ import torch
 from hydra.utils import instantiate
 
 from tests.helpers import compose_config
+from tests.helpers.models import main_output, num_parameters
+from tests.models.segmentation.tiny import REFINENET_WIDTH, tiny_segmenter
 from visionbench.models.backbones import ResNet
 from visionbench.models.segmentation.pspnet import PSPNet
 from visionbench.models.segmentation.refinenet import ChainedResidualPooling, RefineNet, RefineNetBlock
 
-NUM_CLASSES = 5
-WIDTH = 16
-
-MODELS: dict[str, Callable[[], torch.nn.Module]] = {
-    "pspnet": lambda: PSPNet(NUM_CLASSES, ResNet(18, output_stride=8)),
-    "pspnet_aux": lambda: PSPNet(NUM_CLASSES, ResNet(18, output_stride=8), aux_head=True),
-    "refinenet": lambda: RefineNet(NUM_CLASSES, ResNet(18), width=WIDTH, crp_blocks=2),
-    "refinenet_lw": lambda: RefineNet(NUM_CLASSES, ResNet(18), width=WIDTH, light_weight=True),
-}
-
-
-def main_output(output: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
-    return output["out"] if isinstance(output, dict) else output
-
-
-def num_parameters(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
 
 def test_pyramid_pooling_bins_1_2_3_6() -> None:
-    model = MODELS["pspnet"]().eval()
+    model = tiny_segmenter("pspnet", "model.aux_head=false").eval()
     pyramid = model.classifier[0]
     pooled_sizes = []
     for branch in pyramid.branches:
@@ -71,14 +54,15 @@ def test_chained_residual_pooling_chains() -> None:
 
 
 def test_refinenet_cascade_layout() -> None:
-    model = MODELS["refinenet"]()
+    model = tiny_segmenter("refinenet")
     assert len(model.refine) == 4
-    assert [block.out_channels for block in model.refine] == [2 * WIDTH, WIDTH, WIDTH, WIDTH]
+    width = REFINENET_WIDTH
+    assert [block.out_channels for block in model.refine] == [2 * width, width, width, width]
     assert model.refine[0].fusion is None  # RefineNet-4 has a single input
     assert all(len(block.adapt[0]) == 2 and len(block.output) == 1 for block in model.refine)
     assert all(len(block.crp.blocks) == 2 for block in model.refine)
     assert len(model.final_rcus) == 2
-    light = MODELS["refinenet_lw"]()
+    light = tiny_segmenter("refinenet_lw")
     assert all(len(block.adapt[0]) == 0 and len(block.output) == 0 for block in light.refine)
     assert len(light.final_rcus) == 0
     decoder = [light.projections, light.refine]
@@ -88,7 +72,7 @@ def test_refinenet_cascade_layout() -> None:
 
 
 def test_light_weight_has_far_fewer_parameters() -> None:
-    standard, light = MODELS["refinenet"](), MODELS["refinenet_lw"]()
+    standard, light = tiny_segmenter("refinenet"), tiny_segmenter("refinenet_lw")
     decoder = num_parameters(standard) - num_parameters(standard.backbone)
     light_decoder = num_parameters(light) - num_parameters(light.backbone)
     assert light_decoder * 10 < decoder
@@ -102,7 +86,7 @@ def test_light_weight_has_far_fewer_parameters() -> None:
 def test_config_instantiates_with_small_backbone(config: str, light_weight: bool | None, tmp_path: Path) -> None:
     overrides = [f"model=segmentation/{config}", "model.backbone.depth=18"]
     if light_weight is not None:
-        overrides.append(f"model.width={WIDTH}")
+        overrides.append(f"model.width={REFINENET_WIDTH}")
     cfg = compose_config("train", overrides, tmp_path)
     model = instantiate(cfg.model, num_classes=7).eval()
     assert model.backbone.depth == 18

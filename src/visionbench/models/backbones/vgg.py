@@ -4,11 +4,13 @@ ICLR 2015, arXiv:1409.1556) with its fully connected layers as convolutions, the
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from visionbench.models.widths import scaled
 from visionbench.utils.checkpoints import load_state_dict_checked, read_checkpoint
 
 __all__ = ["VGG16", "convert_torchvision_vgg16"]
@@ -68,25 +70,22 @@ class VGG16(nn.Module):
         super().__init__()
         if width_multiplier <= 0:
             raise ValueError(f"width_multiplier must be positive, got {width_multiplier}")
-
-        def scaled(width: int) -> int:
-            return max(1, round(width * width_multiplier))
-
+        width = partial(scaled, multiplier=width_multiplier)
         layers: list[nn.Module] = []
         channels = in_channels
         for entry in CONFIGURATION:
             if entry == "M":
                 layers.append(nn.MaxPool2d(2, stride=2, ceil_mode=True))
             else:
-                layers += [nn.Conv2d(channels, scaled(entry), 3, padding=1), nn.ReLU(inplace=True)]
-                channels = scaled(entry)
+                layers += [nn.Conv2d(channels, width(entry), 3, padding=1), nn.ReLU(inplace=True)]
+                channels = width(entry)
         self.features = nn.Sequential(*layers)
         self._pool_indices = [i for i, layer in enumerate(layers) if isinstance(layer, nn.MaxPool2d)]
-        self.fc6 = nn.Conv2d(channels, scaled(FC_WIDTH), 7)
-        self.fc7 = nn.Conv2d(scaled(FC_WIDTH), scaled(FC_WIDTH), 1)
+        self.fc6 = nn.Conv2d(channels, width(FC_WIDTH), 7)
+        self.fc7 = nn.Conv2d(width(FC_WIDTH), width(FC_WIDTH), 1)
         self.relu = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout(0.5)
-        self.out_channels: tuple[int, int, int, int] = (scaled(256), scaled(512), scaled(512), scaled(FC_WIDTH))
+        self.out_channels: tuple[int, int, int, int] = (width(256), width(512), width(512), width(FC_WIDTH))
         self.strides: tuple[int, int, int, int] = (8, 16, 32, 32)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):

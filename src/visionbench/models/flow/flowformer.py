@@ -5,16 +5,19 @@ recurrent decoder that queries it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visionbench.models.flow.base import IterativeFlowModel
 from visionbench.models.flow.correlation import CorrelationPyramid, all_pairs_correlation, coords_grid
 from visionbench.models.flow.cost_memory import CostMemoryEncoder, attention, feed_forward, sine_embedding
-from visionbench.models.flow.padding import crop_to
-from visionbench.models.flow.raft import FeatureEncoder, IterativeFlowModel, scaled
+from visionbench.models.flow.raft import FeatureEncoder
 from visionbench.models.flow.update import MotionEncoder, UpdateBlock, convex_upsample
+from visionbench.models.padding import crop_to
+from visionbench.models.widths import scaled
 
 __all__ = ["FlowFormer", "GlobalMotionAggregation", "MemoryReadout"]
 
@@ -165,7 +168,7 @@ class FlowFormer(IterativeFlowModel):
         width_multiplier: float = 1.0,
     ) -> None:
         super().__init__(iters, eval_iters)
-        w = lambda channels: scaled(channels, width_multiplier)  # noqa: E731
+        w = partial(scaled, multiplier=width_multiplier)
         self.hidden_dim, self.context_dim = hidden_dim, context_dim
         widths = tuple(w(c) for c in encoder_widths)
         self.feature_encoder = FeatureEncoder(feature_dim, widths, "instance")

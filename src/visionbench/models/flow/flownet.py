@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from visionbench.models.flow.correlation import Correlation
-from visionbench.models.flow.padding import crop_to, crop_to_stride, pad_to_multiple
+from visionbench.models.padding import crop_to, crop_to_stride, pad_to_multiple
+from visionbench.models.widths import scaled
 
 __all__ = ["FlowNetC", "FlowNetS", "FlowNetDecoder"]
 
@@ -28,10 +29,6 @@ FLOW_DIVISOR = 20.0
 
 RGB_MEAN = (0.45, 0.432, 0.411)
 """Per-channel mean subtracted from images in [0, 1] (FlyingChairs' mean, as FlowNetPytorch)."""
-
-
-def scaled(channels: int, multiplier: float) -> int:
-    return max(1, round(channels * multiplier))
 
 
 def conv(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, batch_norm: bool = False):
@@ -161,7 +158,8 @@ class _FlowNet(nn.Module):
     def forward(
         self, image1: torch.Tensor, image2: torch.Tensor
     ) -> torch.Tensor | dict[str, torch.Tensor | list[torch.Tensor]]:
-        (image1, image2), size = pad_to_multiple((image1, image2), STRIDE)
+        size = (image1.shape[-2], image1.shape[-1])
+        image1, image2 = (pad_to_multiple(image, STRIDE, "replicate") for image in (image1, image2))
         raw = self.decoder(self.encode(*self.normalise(image1, image2)))
         final = FLOW_DIVISOR * F.interpolate(raw[-1], scale_factor=4, mode="bilinear", align_corners=False)
         flow = crop_to(final, size)

@@ -6,28 +6,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visionbench.models.flow.base import IterativeFlowModel
 from visionbench.models.flow.correlation import CorrelationPyramid, all_pairs_correlation, coords_grid
-from visionbench.models.flow.padding import crop_to, pad_to_multiple
-from visionbench.models.flow.update import STRIDE, MotionEncoder, UpdateBlock, bilinear_upsample, convex_upsample
+from visionbench.models.flow.update import MotionEncoder, UpdateBlock, bilinear_upsample, convex_upsample
+from visionbench.models.padding import crop_to
+from visionbench.models.widths import scaled
 
 __all__ = [
     "RAFT",
     "RAFTSmall",
     "BottleneckBlock",
     "FeatureEncoder",
-    "IterativeFlowModel",
     "ResidualBlock",
     "norm_layer",
 ]
-
-
-def scaled(channels: int, multiplier: float) -> int:
-    return max(1, round(channels * multiplier))
 
 
 def norm_layer(kind: str, channels: int) -> nn.Module:
@@ -132,42 +130,6 @@ class FeatureEncoder(nn.Module):
         return self.projection(self.stages(self.stem(x)))
 
 
-class IterativeFlowModel(nn.Module):
-    """What RAFT and FlowFormer share around their recurrent refinement at 1/8 resolution: the iteration counts,
-    the input convention (pad to multiples of 8, map [0, 1] to [-1, 1]) and the output contract (eval mode: the
-    final flow; training mode: ``{"flow": final flow, "predictions": [flow after each iteration]}``).
-
-    Args:
-        iters: iterations in training mode.
-        eval_iters: iterations in eval mode; ``None`` = ``iters``.
-    """
-
-    def __init__(self, iters: int, eval_iters: int | None) -> None:
-        super().__init__()
-        self.iters = iters
-        self.eval_iters = iters if eval_iters is None else eval_iters
-
-    def iteration_count(self, iters: int | None) -> int:
-        """``iters`` if given, else the count of the current mode (training or eval)."""
-        if iters is not None:
-            return iters
-        return self.iters if self.training else self.eval_iters
-
-    @staticmethod
-    def prepare_images(
-        image1: torch.Tensor, image2: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
-        """Both ``B, 3, H, W`` images in [0, 1] padded to multiples of 8 and mapped to ``2 x - 1``, and ``(H, W)``."""
-        (image1, image2), size = pad_to_multiple((image1, image2), STRIDE)
-        return 2 * image1 - 1, 2 * image2 - 1, size
-
-    def output(self, predictions: list[torch.Tensor]) -> torch.Tensor | dict[str, torch.Tensor | list[torch.Tensor]]:
-        """The final flow in eval mode; the final flow and every prediction in training mode."""
-        if not self.training:
-            return predictions[-1]
-        return {"flow": predictions[-1], "predictions": predictions}
-
-
 @dataclass(frozen=True)
 class _Architecture:
     feature_dim: int
@@ -233,7 +195,7 @@ class RAFT(IterativeFlowModel):
     ) -> None:
         super().__init__(iters, eval_iters)
         arch = self.architecture
-        w = lambda channels: scaled(channels, width_multiplier)  # noqa: E731
+        w = partial(scaled, multiplier=width_multiplier)
         self.width_multiplier = width_multiplier
         self.corr_levels = corr_levels
         self.corr_radius = corr_radius

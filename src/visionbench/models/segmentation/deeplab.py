@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from visionbench.models.segmentation.heads import ASPP, BackboneSegmenter, conv_bn_relu, resize
+from visionbench.models.segmentation.base import BackboneSegmenter
+from visionbench.models.segmentation.heads import ASPP, conv_bn_relu, resize
 
 __all__ = ["DeepLabV3", "DeepLabV3Plus", "default_atrous_rates"]
 

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from visionbench.models.backbones.vgg import VGG16
-from visionbench.models.segmentation.heads import BackboneSegmenter, FCNHead
+from visionbench.models.segmentation.base import BackboneSegmenter
+from visionbench.models.segmentation.heads import FCNHead
 
 __all__ = ["FCN", "FCNVGG", "bilinear_kernel"]
 

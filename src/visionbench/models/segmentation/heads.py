@@ -1,5 +1,5 @@
-"""Pieces shared by the backbone-based segmenters: the FCN head, ASPP, (separable) conv-BN-ReLU and the
-backbone + decoder + auxiliary head wrapper that gives every model the ``B,C,H,W`` logits contract.
+"""Heads and layers shared by the backbone-based segmenters: the FCN head, ASPP, (separable) conv-BN-ReLU and the
+bilinear resize. The segmenters themselves derive from :class:`~visionbench.models.segmentation.base.BackboneSegmenter`.
 
 Module layouts follow torchvision's (``FCNHead`` and ``ASPP`` are the same ``nn.Sequential``/``ModuleList``
 trees), so the state-dict keys of the models built from them match torchvision's.
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ASPP", "BackboneSegmenter", "FCNHead", "ImagePooling", "conv_bn_relu", "resize"]
+__all__ = ["ASPP", "FCNHead", "ImagePooling", "conv_bn_relu", "resize"]
 
 
 def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -121,40 +121,3 @@ class ASPP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.project(torch.cat([branch(x) for branch in self.convs], dim=1))
-
-
-class BackboneSegmenter(nn.Module):
-    """Backbone -> ``classifier`` decoder -> bilinear upsampling to the input size, with an optional auxiliary
-    :class:`FCNHead` on the third backbone feature (ResNet's layer3), as torchvision's segmentation models.
-
-    Input ``B, C_in, H, W`` of any size; output logits ``B, num_classes, H, W``, or
-    ``{"out": logits, "aux": aux_logits}`` (both at ``H, W``) when built with ``aux_head``. Subclasses
-    whose decoder reads more than the last feature override :meth:`decode`.
-
-    Args:
-        backbone: module returning a list of features, with ``out_channels`` and ``strides`` attributes.
-        classifier: decoder mapping the last feature to logits at its resolution.
-        num_classes: number of output classes.
-        aux_head: add the auxiliary FCN head (trained with ``aux_weight`` by the segmentation task).
-    """
-
-    def __init__(self, backbone: nn.Module, classifier: nn.Module, num_classes: int, aux_head: bool) -> None:
-        super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        self.num_classes = num_classes
-        self.backbone = backbone
-        self.classifier = classifier
-        self.aux_classifier = FCNHead(backbone.out_channels[2], num_classes) if aux_head else None
-
-    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
-        """Logits at the decoder's resolution from the backbone features."""
-        return self.classifier(features[-1])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
-        size = x.shape[-2:]
-        features = self.backbone(x)
-        out = resize(self.decode(features), size)
-        if self.aux_classifier is None:
-            return out
-        return {"out": out, "aux": resize(self.aux_classifier(features[2]), size)}

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from visionbench.models.segmentation.heads import BackboneSegmenter, conv_bn_relu, resize
+from visionbench.models.segmentation.base import BackboneSegmenter
+from visionbench.models.segmentation.heads import conv_bn_relu, resize
 
 __all__ = ["PSPNet", "PyramidPooling"]
 

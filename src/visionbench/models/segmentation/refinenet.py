@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visionbench.models.segmentation.heads import BackboneSegmenter, resize
+from visionbench.models.segmentation.base import BackboneSegmenter
+from visionbench.models.segmentation.heads import resize
 
 __all__ = ["ChainedResidualPooling", "MultiResolutionFusion", "RefineNet", "RefineNetBlock", "ResidualConvUnit"]
 

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visionbench.models.padding import crop_to, pad_to_multiple
+
 __all__ = [
     "UNet",
     "MultiInputUNet",
@@ -23,21 +25,8 @@ __all__ = [
     "PixelShuffleUp",
     "UPSAMPLERS",
     "EncoderPool",
-    "pad_to_multiple",
     "FUSIONS",
 ]
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad the spatial sizes of ``B,C,*S`` (``S`` = ``H,W`` or ``D,H,W``) at their ends to multiples of
-    ``multiple``: reflect where every padding is smaller than its size, zeros otherwise (the caller crops the
-    output back to ``S``)."""
-    sizes = x.shape[2:]
-    pads = [(-s) % multiple for s in sizes]
-    if not any(pads):
-        return x
-    mode = "reflect" if all(p < s for p, s in zip(pads, sizes, strict=True)) else "constant"
-    return F.pad(x, [v for p in reversed(pads) for v in (0, p)], mode=mode)
 
 
 CONV_AND_NORM: dict[int, tuple[type[nn.Module], type[nn.Module]]] = {
@@ -240,8 +229,8 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(widths[0], self.num_classes, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        x = pad_to_multiple(x, 2**self.depth)
+        size = x.shape[2:]
+        x = pad_to_multiple(x, 2**self.depth, "reflect")
         skips, indices = [], []
         for stage in self.encoder:
             x = stage(x)
@@ -251,7 +240,7 @@ class UNet(nn.Module):
         x = self.bottleneck(x)
         for up, skip, pool_indices in zip(self.decoder, reversed(skips), reversed(indices), strict=True):
             x = up(x, skip, pool_indices)
-        return self.head(x)[..., :h, :w]
+        return crop_to(self.head(x), size)
 
 
 FUSIONS = ("early", "late")

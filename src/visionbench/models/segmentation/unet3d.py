@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visionbench.models.segmentation.unet import DoubleConv, pad_to_multiple
+from visionbench.models.padding import crop_to, pad_to_multiple
+from visionbench.models.segmentation.unet import DoubleConv
 
 __all__ = ["UNet3D"]
 
@@ -62,8 +63,8 @@ class UNet3D(nn.Module):
         self.head = nn.Conv3d(widths[0], self.num_classes, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        d, h, w = x.shape[-3:]
-        x = pad_to_multiple(x, 2**self.depth)
+        size = x.shape[2:]
+        x = pad_to_multiple(x, 2**self.depth, "reflect")
         skips = []
         for stage in self.encoder:
             x = stage(x)
@@ -72,4 +73,4 @@ class UNet3D(nn.Module):
         x = self.bottleneck(x)
         for up, conv, skip in zip(self.up, self.decoder, reversed(skips), strict=True):
             x = conv(torch.cat([skip, up(x)], dim=1))
-        return self.head(x)[..., :d, :h, :w]
+        return crop_to(self.head(x), size)

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from visionbench.models.backbones.resnet import ResNet
-from visionbench.models.segmentation.unet import DoubleConv, pad_to_multiple
+from visionbench.models.padding import crop_to, pad_to_multiple
+from visionbench.models.segmentation.unet import DoubleConv
 
 __all__ = ["UNetResNet", "DecoderBlock"]
 
@@ -93,8 +94,8 @@ class UNetResNet(nn.Module):
         return features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        *skips, x = self.encode(pad_to_multiple(x, 32))
+        size = x.shape[2:]
+        *skips, x = self.encode(pad_to_multiple(x, 32, "reflect"))
         for block, skip in zip(self.decoder, [*reversed(skips), None], strict=True):
             x = block(x, skip)
-        return self.head(x)[..., :h, :w]
+        return crop_to(self.head(x), size)
