@@ -96,7 +96,7 @@ def test_what_cannot_be_decided_is_let_through() -> None:
                 "partial_optimizer": {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 0.001},
                 "knobs": {"_target_": "visionbench.data.tracking.synthetic_mot.SyntheticMOT", "any_knob": 1},
                 "not_importable": {"_target_": "no.such.module.Thing", "x": 1},
-                "unresolved": {"_target_": SHAPES, "batch_size": "${hydra:runtime.num}"},
+                "unresolved": {"_target_": SHAPES, "batch_size": "${no_such_key}"},
                 "missing": {"_target_": SHAPES, "batch_size": "???"},
                 "plain": {"not_a_target": "abc"},
             }

@@ -24,7 +24,7 @@ Every problem stops with :class:`~visionbench.data.errors.DatasetLayoutError` (m
 list, unpaired file: the message prints the expected layout) or
 :class:`~visionbench.data.errors.DatasetFormatError` (unreadable file, grey/colour mode confusion, unknown
 colour, label out of range, image/mask size mismatch), naming the offending path. ``python check_dataset.py
-data=folder data.root=<root>`` lists every problem of a dataset at once (see :mod:`~.check`).
+data=segmentation/folder data.root=<root>`` lists every problem of a dataset at once (see :mod:`~.check`).
 """
 
 from __future__ import annotations
