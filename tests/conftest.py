@@ -1,8 +1,10 @@
 """Shared fixtures: the real config tree composed with hydra.compose and shrunk for speed (tests/helpers)."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import DictConfig
 
 from tests.helpers import TINY, compose_config
@@ -19,3 +21,13 @@ def tiny_train_cfg(tmp_path: Path) -> DictConfig:
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Run a module's tests on one torch thread (many tiny ops: thread start-up costs more than it saves), then
+    restore the thread count, so that later tests in the same worker run as configured."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

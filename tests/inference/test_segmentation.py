@@ -22,7 +22,7 @@ from visionbench.losses.scheduled import ConstantWeights
 from visionbench.metrics import SegmentationMetrics
 from visionbench.tasks import SegmentationTask
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ADE_ANNOTATIONS = FIXTURES / "ade20k" / "ADEChallengeData2016" / "annotations" / "validation"
 ADE_CLASSES = 150

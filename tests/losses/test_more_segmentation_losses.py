@@ -22,7 +22,7 @@ from visionbench.losses import (
     lovasz_softmax,
 )
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _example(dtype: torch.dtype = torch.float32, seed: int = 0) -> tuple[Tensor, Tensor]:

@@ -20,7 +20,7 @@ from visionbench.runner.evaluate import evaluate
 from visionbench.runner.train import train
 from visionbench.tasks import SegmentationTask
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 PALETTE = np.array([[30, 40, 50], [200, 60, 60], [60, 180, 90]], dtype=np.uint8)
 
