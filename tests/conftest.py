@@ -1,5 +1,6 @@
 """Shared fixtures: the real config tree composed with hydra.compose and shrunk for speed (tests/helpers)."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,6 +9,14 @@ import torch
 from omegaconf import DictConfig
 
 from tests.helpers import TINY, compose_config
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, share the cores between the workers (2 workers on 2 cores: one torch thread each); more
+    threads than cores make every worker spin and the suite several times slower."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 @pytest.fixture
