@@ -6,7 +6,7 @@ flow out, conversions included) with its default (= config) settings. Timing: on
 per method, then ``--repeats`` rounds; in each round every method runs once, the order rotating between
 rounds so that no method always follows the same one. The reported time is the median over rounds;
 ``x DIS`` is that median divided by DIS's. EPE is pixel-pooled over the valid pixels
-(:class:`visionbench.metrics.FlowMetrics`), with Fl in percent.
+(:class:`visionbench.metrics.FlowMetrics`); the tables print Fl in percent (the metric's fraction x 100).
 
     python benchmarks/classical_flow.py [--root tests/fixtures] [--repeats 5] [--samples rubberwhale sintel_clean]
 """
@@ -107,7 +107,7 @@ def table(sample_name: str, shape: tuple[int, ...], results: dict[str, dict[str,
     ]
     for name, row in results.items():
         lines.append(
-            f"| {name:<18} | {row['EPE']:7.4f} | {row['px1']:6.4f} | {row['px3']:6.4f} | {row['Fl']:6.3f} "
+            f"| {name:<18} | {row['EPE']:7.4f} | {row['px1']:6.4f} | {row['px3']:6.4f} | {100 * row['Fl']:6.3f} "
             f"| {row['time_s'] * 1000:8.1f} | {row['time_s'] / reference:7.1f} |"
         )
     return "\n".join(lines)
@@ -131,7 +131,7 @@ def main() -> None:
         zero = scores(torch.zeros_like(sample["flow"]), sample)
         print()
         print(table(name, tuple(sample["image1"].shape), benchmark(sample, args.repeats)))
-        print(f"zero flow: EPE {zero['EPE']:.4f}, Fl {zero['Fl']:.3f} %")
+        print(f"zero flow: EPE {zero['EPE']:.4f}, Fl {100 * zero['Fl']:.3f} %")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,17 @@ TINY_DATA = [
 ]
 TINY_UNET = ["model.depth=2", "model.base_channels=4"]
 TINY = TINY_DATA + TINY_UNET
+TINY_FLOW_DATA = [
+    "data.image_size=32",
+    "data.train_size=8",
+    "data.val_size=4",
+    "data.test_size=4",
+    "data.batch_size=4",
+    "trainer.max_epochs=1",
+]
+"""Synthetic flow data of a few 32x32 pairs, one epoch (with task=flow)."""
+TINY_RAFT = ["model.width_multiplier=0.25", "model.iters=2", "model.eval_iters=2"]
+"""RAFT-small at a quarter of its width with two updates."""
 
 
 def compose_config(name: str, overrides: list[str], output_dir: Path) -> DictConfig:

@@ -11,6 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from tests.helpers import CONF
+from visionbench.runner.builders import split_weights
 
 
 def model_config_names(problem: str) -> list[str]:
@@ -24,12 +25,13 @@ def _compose_model(problem: str, name: str, overrides: tuple[str, ...]) -> DictC
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=[f"model={problem}/{name}", "model_size=small", *overrides])
-    return cfg.model
+    return split_weights(cfg.model)[0]
 
 
 def compose_model(problem: str, name: str, overrides: Sequence[str] = ()) -> DictConfig:
     """The ``model`` node of ``conf/train.yaml`` composed with ``model=<problem>/<name>``, ``model_size=small`` (its
-    override from ``conf/model_size_overrides/small``, if any) and ``overrides`` (``model.<key>=<value>``)."""
+    override from ``conf/model_size_overrides/small``, if any) and ``overrides`` (``model.<key>=<value>``), without the
+    runner's ``weights`` key (as :func:`~visionbench.runner.builders.build_model` instantiates it)."""
     return copy.deepcopy(_compose_model(problem, name, tuple(overrides)))
 
 

@@ -1,4 +1,5 @@
-"""FlowMetrics: reference values on the real fixtures, pooled vs per-image averaging, occlusion split, DDP merging.
+"""FlowMetrics: reference values on the real fixtures, pooled vs per-image averaging, occlusion split, per-pair
+fields, DDP merging (rows concatenated over ranks, de-duplicated by sample index).
 
 The fixture helpers (``fixture_path``, ``read_sample``) are in tests/helpers/flow_fixtures.py.
 """
@@ -35,7 +36,7 @@ def test_zero_flow_matches_the_reference_values(name: str) -> None:
     assert scores["px1"].item() == pytest.approx(px1, abs=1e-4)
     assert scores["px3"].item() == pytest.approx(px3, abs=1e-4)
     assert scores["px5"].item() == pytest.approx(px5, abs=1e-4)
-    assert scores["Fl"].item() == pytest.approx(fl, abs=1e-3)  # README gives Fl in % to 3 decimals
+    assert 100 * scores["Fl"].item() == pytest.approx(fl, abs=1e-3)  # README gives Fl in % to 3 decimals
     for key in ("EPE", "px1", "px3", "px5", "Fl"):  # one image: both conventions agree
         assert scores[f"{key}_per_image"].item() == pytest.approx(scores[key].item(), rel=1e-6)
     assert "EPE_noc" not in scores
@@ -61,7 +62,10 @@ def test_pooled_and_per_image_averaging_differ_as_defined() -> None:
     assert scores["px1"] == pytest.approx(2 / 5) and scores["px1_per_image"] == pytest.approx((2 / 4 + 0) / 2)
     assert scores["px3"] == pytest.approx(4 / 5) and scores["px3_per_image"] == pytest.approx((1 + 0) / 2)
     assert scores["px5"] == pytest.approx(1.0) and scores["px5_per_image"] == pytest.approx(1.0)
-    assert scores["Fl"] == pytest.approx(100 / 5) and scores["Fl_per_image"] == pytest.approx((0 + 100) / 2)
+    assert scores["Fl"] == pytest.approx(1 / 5) and scores["Fl_per_image"] == pytest.approx((0 + 1) / 2)
+    samples = metric.sample_scores()  # the per-pair fields behind them
+    assert samples["valid"].tolist() == [4, 1, 0] and samples["fl"].tolist() == [0, 1, 0]
+    assert samples["px1"].tolist() == [2, 0, 0] and samples["epe_sum"] == pytest.approx([5.0, 4.0, 0.0])
 
 
 def test_fl_needs_both_the_absolute_and_the_relative_threshold() -> None:
@@ -69,7 +73,7 @@ def test_fl_needs_both_the_absolute_and_the_relative_threshold() -> None:
     pred = target + flow_batch([[[4, 0], [4, 0], [2.9, 0]]])  # 4 < 5 % of 100; 4 > 3 and > 0.5; 2.9 < 3
     metric = FlowMetrics()
     metric.update(pred, target, torch.ones(1, 1, 3, dtype=torch.bool))
-    assert metric.compute()["Fl"].item() == pytest.approx(100 / 3)
+    assert metric.compute()["Fl"].item() == pytest.approx(1 / 3)  # a fraction
 
 
 def test_thresholds_are_strict_less_than() -> None:
@@ -97,7 +101,9 @@ def test_occlusion_splits_the_valid_pixels() -> None:
     assert scores["EPE_noc_per_image"] == pytest.approx((0.5 + 1) / 2)
     assert scores["EPE_occ_per_image"] == pytest.approx(6.0)  # image 2 has no occluded valid pixel: skipped
     assert scores["px1_noc"] == pytest.approx(2 / 6) and scores["px5_occ"] == 0
-    assert scores["Fl_occ"] == pytest.approx(100.0) and scores["Fl_noc"] == 0
+    assert scores["Fl_occ"] == pytest.approx(1.0) and scores["Fl_noc"] == 0
+    samples = metric.sample_scores()
+    assert samples["valid_noc"].tolist() == [2, 4] and samples["valid_occ"].tolist() == [1, 0]
 
 
 def test_sintel_occlusion_split_is_consistent_with_all_pixels() -> None:
@@ -138,21 +144,23 @@ def test_merging_states_equals_one_metric_fed_everything() -> None:
         torch.testing.assert_close(merged[key], expected[key], rtol=1e-6, atol=1e-7)
 
 
-def test_every_state_is_reduced_by_summation() -> None:
-    """What DDP does at compute(): each state summed over ranks; emulate two ranks by hand."""
-    ranks = [FlowMetrics(), FlowMetrics()]
-    ranks[0].update(*_random_batch(2))
-    ranks[1].update(*_random_batch(3))
+def test_ranks_rows_are_concatenated_and_padding_repeats_count_once() -> None:
+    """What DDP does at compute(): every state concatenated over ranks (emulated by hand), then the rows
+    de-duplicated by sample index: a DistributedSampler pads 5 pairs on 2 ranks with a repeat of pair 0."""
+    pred, target, valid, occlusion = _random_batch(2, batch=5)
     reference = FlowMetrics()
-    reference.update(*_random_batch(2))
-    reference.update(*_random_batch(3))
+    reference.update(pred, target, valid, occlusion, torch.arange(5))
+    ranks = [FlowMetrics(), FlowMetrics()]
+    for metric, pairs in zip(ranks, ([0, 2, 4], [1, 3, 0]), strict=True):
+        metric.update(pred[pairs], target[pairs], valid[pairs], occlusion[pairs], torch.tensor(pairs))
     combined = FlowMetrics()
     for name, reduction in combined._reductions.items():
-        assert reduction is not None and reduction.__name__ in ("dim_zero_sum", "sum"), name
-        setattr(combined, name, getattr(ranks[0], name) + getattr(ranks[1], name))
-        torch.testing.assert_close(getattr(combined, name), getattr(reference, name))
-    for key, value in reference.compute().items():
-        torch.testing.assert_close(combined.compute()[key], value)
+        assert reduction is not None and reduction.__name__ == "dim_zero_cat", name
+        setattr(combined, name, torch.cat([torch.cat(getattr(metric, name)) for metric in ranks]))
+    for field, values in reference.sample_scores().items():
+        np.testing.assert_array_equal(combined.sample_scores()[field], values, err_msg=field)
+    expected = {key: value.item() for key, value in reference.compute().items()}
+    assert {key: value.item() for key, value in combined.compute().items()} == expected  # the same arithmetic
 
 
 def test_occlusion_keys_only_after_an_occlusion_mask_and_nan_when_empty() -> None:

@@ -1,4 +1,5 @@
-"""SegmentationMetrics: hand-computed cases, ignore_index, input forms, ADE20K fixture, DDP."""
+"""SegmentationMetrics: hand-computed cases, ignore_index, input forms, per-image areas, ADE20K fixture, DDP (with a
+DistributedSampler's padding repeats)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,12 @@ NAN = float("nan")
 
 def _assert_scores(scores: dict[str, torch.Tensor], expected: dict[str, float | list[float]]) -> None:
     for name, value in expected.items():
-        torch.testing.assert_close(scores[name], torch.tensor(value, dtype=torch.float32), equal_nan=True, msg=name)
+        torch.testing.assert_close(scores[name], torch.tensor(value, dtype=torch.float64), equal_nan=True, msg=name)
+
+
+def _areas(metric: SegmentationMetrics) -> dict[str, list]:
+    """The metric's per-image areas as lists (``index`` included)."""
+    return {field: values.tolist() for field, values in metric.sample_scores().items()}
 
 
 def test_hand_computed_3x3() -> None:
@@ -38,8 +44,15 @@ def test_hand_computed_3x3() -> None:
     preds = torch.tensor([[[0, 1, 1], [1, 2, 0]]])
     metric = SegmentationMetrics(num_classes=3)
     metric.update(preds, target)
-    assert metric.confmat.dtype == torch.int64
-    assert metric.confmat.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    areas = metric.sample_scores()
+    assert all(areas[field].dtype == np.int64 for field in ("intersection", "union", "pred_area", "label_area"))
+    assert _areas(metric) == {
+        "index": [0],
+        "intersection": [[1, 2, 1]],
+        "union": [[3, 3, 2]],
+        "pred_area": [[2, 3, 1]],
+        "label_area": [[2, 2, 2]],
+    }
     _assert_scores(
         metric.compute(),
         {
@@ -90,7 +103,8 @@ def test_ignore_index_pixels_excluded() -> None:
     preds = torch.tensor([[[0, 1, 1], [1, 2, 7]]])
     metric = SegmentationMetrics(num_classes=3, ignore_index=255)
     metric.update(preds, target)
-    assert metric.confmat.tolist() == [[1, 0, 0], [0, 2, 0], [0, 0, 1]]
+    areas = _areas(metric)
+    assert areas["intersection"] == areas["union"] == areas["pred_area"] == areas["label_area"] == [[1, 2, 1]]
     scores = metric.compute()
     for name in ("aAcc", "mIoU", "mAcc", "mDice"):
         assert scores[name].item() == 1.0
@@ -105,9 +119,9 @@ def test_logits_probabilities_and_labels_agree() -> None:
     for preds in (logits, logits.softmax(dim=1), logits.argmax(dim=1)):
         metric = SegmentationMetrics(num_classes=5)
         metric.update(preds, target)
-        results.append((metric.confmat.clone(), metric.compute()))
-    for confmat, scores in results[1:]:
-        assert torch.equal(confmat, results[0][0])
+        results.append((_areas(metric), metric.compute()))
+    for areas, scores in results[1:]:
+        assert areas == results[0][0]
         for name, value in scores.items():
             torch.testing.assert_close(value, results[0][1][name], equal_nan=True)
 
@@ -120,9 +134,9 @@ def test_accumulates_dataset_level_totals_over_updates() -> None:
     whole.update(preds, target)
     for i in range(3):
         parts.update(preds[i : i + 1], target[i : i + 1])
-    assert torch.equal(whole.confmat, parts.confmat)
+    assert _areas(whole) == _areas(parts) and len(_areas(whole)["index"]) == 3
     parts.reset()
-    assert parts.confmat.sum() == 0
+    assert _areas(parts)["intersection"] == []
 
 
 def test_deterministic_mode_gives_same_counts() -> None:
@@ -137,7 +151,7 @@ def test_deterministic_mode_gives_same_counts() -> None:
         metric.update(preds, target)
     finally:
         torch.use_deterministic_algorithms(False)
-    assert torch.equal(metric.confmat, reference.confmat)
+    assert _areas(metric) == _areas(reference)
 
 
 def test_empty_confusion_matrix_is_nan() -> None:
@@ -235,13 +249,14 @@ def test_ade20k_corrupted_prediction_matches_numpy() -> None:
 def _ddp_worker(rank: int, world_size: int, port: int, out_dir: str, preds: torch.Tensor, target: torch.Tensor):
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
     try:
+        # 5 images, 2 ranks: a DistributedSampler gives rank 0 images 0, 2, 4 and rank 1 images 1, 3 and 0 again
+        # (padding to equal shares); rank 0 in two batches, rank 1 in one.
         metric = SegmentationMetrics(num_classes=5)
-        if rank == 0:  # uneven work: rank 0 gets two batches, rank 1 one bigger batch
-            metric.update(preds[0:1], target[0:1])
-            metric.update(preds[1:2], target[1:2])
-        else:
-            metric.update(preds[2:], target[2:])
-        torch.save(metric.compute(), os.path.join(out_dir, f"rank{rank}.pt"))
+        batches = [[0, 2], [4]] if rank == 0 else [[1, 3, 0]]
+        for images in batches:
+            metric.update(preds[images], target[images], torch.tensor(images))
+        samples = {field: torch.from_numpy(values) for field, values in metric.sample_scores().items()}
+        torch.save({"scores": metric.compute(), "samples": samples}, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
 
@@ -254,15 +269,17 @@ def _free_port() -> int:
 
 def test_ddp_two_processes_match_single_process(tmp_path: Path) -> None:
     gen = torch.Generator().manual_seed(3)
-    logits = torch.randn(4, 5, 8, 8, generator=gen)
-    target = torch.randint(0, 5, (4, 8, 8), generator=gen)
+    logits = torch.randn(5, 5, 8, 8, generator=gen)
+    target = torch.randint(0, 5, (5, 8, 8), generator=gen)
     target[:, 0] = 255
     single = SegmentationMetrics(num_classes=5)
-    single.update(logits, target)
-    expected = single.compute()
+    single.update(logits, target, torch.arange(5))
+    expected, expected_samples = single.compute(), single.sample_scores()
 
     mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path), logits, target), nprocs=2, join=True)
     for rank in range(2):
-        scores = torch.load(tmp_path / f"rank{rank}.pt")
-        for name, value in expected.items():
-            torch.testing.assert_close(scores[name], value, equal_nan=True, msg=name)
+        result = torch.load(tmp_path / f"rank{rank}.pt")
+        for name, value in expected.items():  # the repeated image 0 counts once, as in one process
+            torch.testing.assert_close(result["scores"][name], value, equal_nan=True, rtol=0, atol=0, msg=name)
+        for field, values in expected_samples.items():
+            assert result["samples"][field].tolist() == values.tolist(), field

@@ -19,10 +19,10 @@ def test_every_row_has_its_published_entry() -> None:
     expected = {f"{m}_r{d}-d8_{s}k" for m in ("fcn", "pspnet", "deeplabv3", "deeplabv3plus") for d in (50, 101)
                 for s in (80, 160)}  # fmt: skip
     assert expected <= set(ROWS)
-    assert PUBLISHED.rows["fcn_r50-d8_80k"].published == 35.94
-    assert PUBLISHED.rows["pspnet_r50-d8_80k"].published == 41.13
-    assert PUBLISHED.rows["deeplabv3_r50-d8_80k"].published == 42.42
-    assert PUBLISHED.rows["deeplabv3plus_r50-d8_80k"].published == 42.72
+    assert PUBLISHED.rows["fcn_r50-d8_80k"].published.mIoU == 35.94
+    assert PUBLISHED.rows["pspnet_r50-d8_80k"].published.mIoU == 41.13
+    assert PUBLISHED.rows["deeplabv3_r50-d8_80k"].published.mIoU == 42.42
+    assert PUBLISHED.rows["deeplabv3plus_r50-d8_80k"].published.mIoU == 42.72
 
 
 @pytest.mark.parametrize("row", ROWS)

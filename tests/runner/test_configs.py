@@ -9,6 +9,7 @@ import torch
 from hydra.utils import instantiate
 
 from tests.helpers import CONF, REPO, TINY_DATA, TINY_UNET, compose_config
+from visionbench.runner.builders import build_model
 from visionbench.runner.config_check import check_arguments
 from visionbench.runner.train import train
 
@@ -47,7 +48,7 @@ def test_every_option_composes(group: str, option: str, tmp_path: Path) -> None:
             facts = {"num_identities": 7}
         elif group == "model" and option == "tracking/deepsort":
             facts = {"encoder": None}  # a task=reid run in use (model.encoder.path=...)
-        built = instantiate(node, **facts)
+        built = (build_model if group == "model" else instantiate)(node, **facts)  # model: without runner keys
         assert built is not None
     if group == "sched":
         optimizer = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)

@@ -6,20 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, compose_config
+from tests.helpers import REPO, TINY_FLOW_DATA, TINY_RAFT, compose_config
 from visionbench.runner.evaluate import evaluate
 from visionbench.runner.train import train
 
 MIDDLEBURY = REPO / "tests/fixtures/middlebury"
-TINY_FLOW_DATA = [
-    "data.image_size=32",
-    "data.train_size=8",
-    "data.val_size=4",
-    "data.test_size=4",
-    "data.batch_size=4",
-    "trainer.max_epochs=1",
-]
-TINY_RAFT = ["model.width_multiplier=0.25", "model.iters=2", "model.eval_iters=2"]
 
 
 def _json(path: Path) -> dict:

@@ -26,6 +26,7 @@ from visionbench.data.tracking.reid import (
 from visionbench.losses import CosineSoftmaxLoss
 from visionbench.metrics.reid import ReidMetrics, cosine_distance, retrieval_scores
 from visionbench.models.tracking.appearance import AppearanceEncoder, AppearanceNet
+from visionbench.runner.builders import build_model
 from visionbench.runner.evaluate import evaluate
 from visionbench.runner.train import train
 
@@ -66,7 +67,7 @@ def test_appearance_config_builds_the_network_at_both_sizes(
     """conf/model/tracking/appearance.yaml: the paper's network, and at model_size=small half its width on 64x32."""
     config = compose_model("tracking", "appearance") if size == "small" else OmegaConf.load(APPEARANCE_YAML)
     torch.manual_seed(0)
-    net = instantiate(config).eval()
+    net = build_model(config).eval()
     assert isinstance(net, AppearanceNet) and net.input_size == input_size
     assert sum(p.numel() for p in net.parameters()) == parameters
     with torch.no_grad():

@@ -1,9 +1,10 @@
-"""The one DataLoader builder of every datamodule and the seeding of augmentation streams per worker and per
-distributed rank."""
+"""The one DataLoader builder of every datamodule, the seeding of augmentation streams per worker and per
+distributed rank, and the sample indices evaluation batches carry."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import torch
@@ -47,13 +48,35 @@ def seed_worker_pipeline(worker_id: int) -> None:
     reseed_dataset(info.dataset, (info.seed + RANK_STRIDE * distributed_rank()) % 2**32)
 
 
+class IndexedSamples(Dataset):
+    """``dataset`` whose dict samples also carry their position in it, ``"index"`` (an int; ``batch["index"]`` once
+    collated), so that per-sample scores find their samples wherever a sampler sent them (DDP ranks, padding
+    repeats). Samples that are not dicts pass unchanged. Every other attribute is the wrapped dataset's
+    (``sample_id``, ``reseed``...)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        sample = self.dataset[index]
+        return {**sample, "index": int(index)} if isinstance(sample, Mapping) else sample
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "dataset":  # not set yet (unpickling in a worker): no recursion
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
 def split_loader(datamodule: VisionDataModule, dataset: Dataset, train: bool) -> DataLoader:
     """Training: shuffled with ``datamodule.seed``, ``batch_size``, full batches when ``drop_last`` (a training set
     smaller than one batch, e.g. a fixture or a smoke run, keeps its one partial batch); evaluation: in order,
-    ``val_batch_size``. Workers reseed their augmentation streams; the datamodule's ``num_workers``, ``pin_memory``
-    and ``collate_fn`` apply."""
+    ``val_batch_size``, samples carrying their ``"index"`` (:class:`IndexedSamples`). Workers reseed their
+    augmentation streams; the datamodule's ``num_workers``, ``pin_memory`` and ``collate_fn`` apply."""
     return DataLoader(
-        dataset,
+        dataset if train else IndexedSamples(dataset),
         batch_size=datamodule.batch_size if train else datamodule.val_batch_size,
         shuffle=train,
         drop_last=datamodule.drop_last and train and len(dataset) >= datamodule.batch_size,

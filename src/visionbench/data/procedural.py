@@ -69,7 +69,8 @@ def contrasting_colour(
 
 class ProceduralDataset(Dataset):
     """One split of a procedural dataset: ``size`` samples of side ``image_size``, sample ``index`` drawn from
-    :meth:`sample_rng` alone, so that it can be regenerated on its own and a seed always gives the same samples.
+    :meth:`sample_rng` alone, so that it can be regenerated on its own and a seed always gives the same samples
+    (named by :meth:`sample_id`).
 
     Validates ``split`` (``"train"``, ``"val"`` or ``"test"``), ``size`` (> 0) and ``image_size``
     (>= ``MIN_IMAGE_SIZE``) and stores them with ``seed``; subclasses generate the items.
@@ -85,6 +86,11 @@ class ProceduralDataset(Dataset):
         self.size = int(size)
         self.image_size = int(image_size)
         self.seed = int(seed)
+
+    def sample_id(self, index: int) -> str:
+        """The name of sample ``index``: ``<split>/<index, 6 digits>`` (``val/000123``); the same seed, split and
+        knobs always generate the same sample under it."""
+        return f"{self.split}/{int(index):06d}"
 
     def sample_rng(self, index: int) -> np.random.Generator:
         """The generator of sample ``index``: ``numpy.random.default_rng((seed, split id, index))``."""

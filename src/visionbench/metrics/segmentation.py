@@ -2,60 +2,101 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
-from torchmetrics import Metric
-from torchmetrics.functional.classification.confusion_matrix import _multiclass_confusion_matrix_format
+
+from visionbench.metrics.samples import PerSampleMetric, Scores, resampled_sums
+
+AREA_FIELDS = ("intersection", "union", "pred_area", "label_area")
+"""Per-sample fields (``N x C`` int64 pixel counts of each image and class): intersection of prediction and label,
+their union, predicted pixels, labelled pixels (pixels labelled ``ignore_index`` count nowhere)."""
+
+
+def nan_mean(values: np.ndarray, axis: int | None = None) -> np.ndarray | float:
+    """Mean over the non-NaN entries (NaN, without a warning, where there is none)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=axis)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` in float64, NaN where the denominator is 0."""
+    numerator, denominator = np.asarray(numerator, np.float64), np.asarray(denominator, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / denominator, np.nan)
+
+
+def class_ratios(
+    intersection: np.ndarray, union: np.ndarray, pred_area: np.ndarray, label_area: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per-class IoU = I / U, Acc = I / L, Dice = 2 I / (P + L) of dataset-level pixel counts (``..., C``; float64;
+    NaN where the denominator is 0)."""
+    intersection = np.asarray(intersection, np.float64)
+    return {
+        "IoU": _ratio(intersection, union),
+        "Acc": _ratio(intersection, label_area),
+        "Dice": _ratio(2 * intersection, np.asarray(pred_area, np.float64) + np.asarray(label_area, np.float64)),
+    }
+
+
+def scores_from_totals(
+    intersection: np.ndarray, union: np.ndarray, pred_area: np.ndarray, label_area: np.ndarray
+) -> Scores:
+    """aAcc, mIoU, mAcc, mDice and per-class IoU, Acc, Dice of per-class pixel counts summed over a dataset.
+
+    Args:
+        intersection, union, pred_area, label_area: ``(C,)`` integer counts (ignored pixels already excluded).
+
+    Returns:
+        ``aAcc``, ``mIoU``, ``mAcc``, ``mDice`` (float64 in [0, 1]) and ``IoU``, ``Acc``, ``Dice`` (``(C,)`` float64).
+        Per class, with I = intersection, P = predicted pixels, L = labelled pixels, U = P + L - I: IoU = I / U,
+        Acc = I / L, Dice = 2 I / (P + L); a class whose denominator is 0 gets NaN and the ``m*`` means are NaN-means
+        over classes. aAcc = sum(I) / sum(L). Everything is NaN without any labelled or predicted pixel.
+    """
+    ratios = class_ratios(intersection, union, pred_area, label_area)
+    labelled = int(np.sum(label_area))
+    a_acc = int(np.sum(intersection)) / labelled if labelled else float("nan")
+    means = {f"m{name}": float(nan_mean(values)) for name, values in ratios.items()}
+    return {"aAcc": a_acc, **means, **ratios}
+
+
+def segmentation_scores(samples: Mapping[str, np.ndarray]) -> Scores:
+    """:func:`scores_from_totals` of per-image areas (:data:`AREA_FIELDS`, ``N x C`` each) summed over the images."""
+    return scores_from_totals(*(np.asarray(samples[field]).sum(axis=0) for field in AREA_FIELDS))
+
+
+def resampled_miou(samples: Mapping[str, np.ndarray], counts: np.ndarray) -> np.ndarray:
+    """mIoU of each resample of the images (``counts``: B x N draws of each image), vectorised: per-class
+    intersections and unions summed with the counts as weights; classes absent from prediction and label in a
+    resample (union 0) are dropped from its mean, as the metric drops them. Counts of ones give exactly
+    :func:`segmentation_scores`'s mIoU."""
+    iou = _ratio(resampled_sums(counts, samples["intersection"]), resampled_sums(counts, samples["union"]))
+    return np.asarray(nan_mean(iou, axis=1), dtype=np.float64)
 
 
 def scores_from_confusion_matrix(confmat: Tensor) -> dict[str, Tensor]:
-    """Turn a dataset-level confusion matrix into aAcc, mIoU, mAcc, mDice and per-class IoU, Acc, Dice.
-
-    Args:
-        confmat: ``C x C`` pixel counts, rows = ground truth, columns = prediction, summed over the whole
-            dataset (ignored pixels already excluded).
-
-    Returns:
-        ``aAcc``, ``mIoU``, ``mAcc``, ``mDice``: 0-dim float32 tensors in [0, 1]; ``IoU``, ``Acc``, ``Dice``:
-        float32 tensors of shape ``(C,)``. Per class, with I = intersection, P = predicted pixels,
-        L = labelled pixels, U = P + L - I: IoU = I / U, Acc = I / L, Dice = 2 I / (P + L); a class whose
-        denominator is 0 gets NaN and the ``m*`` means are NaN-means over classes. aAcc = sum(I) / sum(L).
-        Everything is NaN when the matrix is empty.
-    """
+    """:func:`scores_from_totals` of a ``C x C`` dataset-level confusion matrix (rows = ground truth, columns =
+    prediction), as float64 tensors."""
     if confmat.ndim != 2 or confmat.shape[0] != confmat.shape[1]:
         raise ValueError(f"Expected a square C x C confusion matrix, got shape {tuple(confmat.shape)}")
-    counts = confmat.to(torch.float64)  # exact up to 2**53 pixels
-    intersect = counts.diagonal()
-    area_label = counts.sum(dim=1)
-    area_pred = counts.sum(dim=0)
-    union = area_pred + area_label - intersect
-    nan = torch.tensor(float("nan"), dtype=torch.float64, device=counts.device)
-
-    iou = torch.where(union > 0, intersect / union, nan)
-    acc = torch.where(area_label > 0, intersect / area_label, nan)
-    dice = torch.where(area_pred + area_label > 0, 2 * intersect / (area_pred + area_label), nan)
-    a_acc = intersect.sum() / area_label.sum()  # 0 / 0 = NaN for an empty matrix
-    scores = {
-        "aAcc": a_acc,
-        "mIoU": iou.nanmean(),
-        "mAcc": acc.nanmean(),
-        "mDice": dice.nanmean(),
-        "IoU": iou,
-        "Acc": acc,
-        "Dice": dice,
-    }
-    return {name: value.to(torch.float32) for name, value in scores.items()}
+    counts = confmat.detach().cpu().long().numpy()
+    intersection, label_area, pred_area = counts.diagonal(), counts.sum(axis=1), counts.sum(axis=0)
+    scores = scores_from_totals(intersection, pred_area + label_area - intersection, pred_area, label_area)
+    return {name: torch.tensor(value, dtype=torch.float64) for name, value in scores.items()}
 
 
-class SegmentationMetrics(Metric):
+class SegmentationMetrics(PerSampleMetric):
     """aAcc, mIoU, mAcc, mDice over a dataset, exactly as mmsegmentation's ``IoUMetric`` computes them.
 
-    One ``num_classes x num_classes`` int64 confusion matrix (rows = ground truth, columns = prediction)
-    is summed over every pixel of every image (and over DDP ranks, ``dist_reduce_fx="sum"``); the scores
-    come from these dataset-level totals, never from per-image averages. Semantics
-    (see :func:`scores_from_confusion_matrix`):
+    Every image's per-class intersection, union, predicted and labelled pixel counts are kept (one row per image,
+    :class:`~visionbench.metrics.samples.PerSampleMetric`: gathered over DDP ranks, de-duplicated by the images'
+    dataset indices); the scores come from their dataset-level sums (:func:`segmentation_scores`), never from
+    per-image averages. Semantics (see :func:`scores_from_totals`):
 
     - pixels whose target equals ``ignore_index`` count nowhere (neither in the GT nor in the prediction
       histogram);
@@ -65,8 +106,9 @@ class SegmentationMetrics(Metric):
       means (NaN-means). A class predicted but absent from the GT has union > 0, hence IoU = Dice = 0, and
       *does* count in mIoU / mDice (its Acc is NaN, so it does not count in mAcc).
 
-    ``compute()`` returns ``aAcc``, ``mIoU``, ``mAcc``, ``mDice`` (0-dim, in [0, 1]) and the per-class
-    ``IoU``, ``Acc``, ``Dice`` (shape ``(num_classes,)``, NaN for dropped classes).
+    ``compute()`` returns ``aAcc``, ``mIoU``, ``mAcc``, ``mDice`` (0-dim float64, in [0, 1]) and the per-class
+    ``IoU``, ``Acc``, ``Dice`` (shape ``(num_classes,)``, NaN for dropped classes); ``sample_scores()`` the
+    per-image :data:`AREA_FIELDS` (``N x C`` int64) and ``index``.
 
     Args:
         num_classes: number of classes C; valid labels are 0..C-1.
@@ -74,11 +116,10 @@ class SegmentationMetrics(Metric):
         validate_args: check shapes and that labels lie in 0..C-1 (one device sync per update).
         kwargs: passed to ``torchmetrics.Metric`` (e.g. ``sync_on_compute``).
 
-    ``update(preds, target)``: ``preds`` are logits/probabilities ``B,C,H,W`` (float, argmax over dim 1) or
-    labels ``B,H,W`` (integer); ``target`` is ``B,H,W`` integer.
+    ``update(preds, target, indices=None)``: ``preds`` are logits/probabilities ``B,C,H,W`` (float, argmax over
+    dim 1) or labels ``B,H,W`` (integer); ``target`` is ``B,H,W`` integer; ``indices`` the images' dataset indices.
     """
 
-    full_state_update = False
     higher_is_better = True
     is_differentiable = False
 
@@ -91,25 +132,31 @@ class SegmentationMetrics(Metric):
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.validate_args = validate_args
-        self.add_state("confmat", default=torch.zeros(num_classes, num_classes, dtype=torch.long), dist_reduce_fx="sum")
+        for field in AREA_FIELDS:
+            self.add_row_state(field, (num_classes,), torch.long)
 
-    def update(self, preds: Tensor, target: Tensor) -> None:
+    def update(self, preds: Tensor, target: Tensor, indices: Tensor | None = None) -> None:
         if self.validate_args:
             self._check_shapes(preds, target)
-        preds, target = _multiclass_confusion_matrix_format(preds, target, self.ignore_index)
-        target = target.long()
-        preds = preds.long()
+        labels = preds.argmax(dim=1) if preds.is_floating_point() else preds
+        labels, target = labels.long(), target.long()
+        keep = target != self.ignore_index
         if self.validate_args:
-            self._check_range(preds, target)
-        # torch.bincount rather than torchmetrics' _bincount: under torch.use_deterministic_algorithms
-        # (Lightning's deterministic=True) the latter falls back to an N x C^2 comparison matrix, which
-        # does not fit in memory for segmentation; integer bincount without weights is exact and
-        # deterministic on CPU and CUDA.
-        counts = torch.bincount(target * self.num_classes + preds, minlength=self.num_classes**2)
-        self.confmat += counts.reshape(self.num_classes, self.num_classes)
+            self._check_range(labels[keep], target[keep])
+        # torch.bincount: under torch.use_deterministic_algorithms (Lightning's deterministic=True) integer bincount
+        # without weights is exact and deterministic on CPU and CUDA. One bin per (image, class).
+        c, bins = self.num_classes, len(target) * self.num_classes
+        image = torch.arange(len(target), device=target.device).view(-1, *([1] * (target.ndim - 1))).expand_as(target)
+        offset = image[keep] * c
+        label_bin, pred_bin = offset + target[keep], offset + labels[keep]
+        label_area = torch.bincount(label_bin, minlength=bins).view(-1, c)
+        pred_area = torch.bincount(pred_bin, minlength=bins).view(-1, c)
+        intersection = torch.bincount(label_bin[label_bin == pred_bin], minlength=bins).view(-1, c)
+        union = pred_area + label_area - intersection
+        self.add_rows(indices, intersection=intersection, union=union, pred_area=pred_area, label_area=label_area)
 
-    def compute(self) -> dict[str, Tensor]:
-        return scores_from_confusion_matrix(self.confmat)
+    def summarise(self, samples: Mapping[str, np.ndarray]) -> Scores:
+        return segmentation_scores(samples)
 
     def _check_shapes(self, preds: Tensor, target: Tensor) -> None:
         if target.is_floating_point():
@@ -126,6 +173,7 @@ class SegmentationMetrics(Metric):
             raise ValueError(f"Label preds {tuple(preds.shape)} must have the shape of target {tuple(target.shape)}")
 
     def _check_range(self, preds: Tensor, target: Tensor) -> None:
+        """``preds`` and ``target``: the labels of the pixels not ignored."""
         c = self.num_classes
         if bool(((target < 0) | (target >= c)).any()):
             raise ValueError(f"target has values outside 0..{c - 1} that are not ignore_index={self.ignore_index}")

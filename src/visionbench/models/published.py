@@ -8,6 +8,7 @@ torchvision's RAFT for RAFT). A file whose keys already are the model's own load
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,9 @@ from visionbench.utils.checkpoints import load_state_dict_checked, read_checkpoi
 
 StateDict = dict[str, Tensor]
 NESTED_STATE_KEYS = ("state_dict", "model", "model_state_dict", "params")
+MODEL_WEIGHTS_KEY = "weights"
+"""The top-level key of every model config that names a published weights file (``model.weights=<file>``). It is the
+runner's, not the model class's: the builder takes it out before instantiation and loads the file afterwards."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,15 @@ def read_state_dict(path: str | Path) -> StateDict:
             return dict(load_file(str(path)))
         except SafetensorError as error:
             raise ValueError(f"model.weights: {path} is not a readable safetensors file: {error}") from error
-    content = read_checkpoint(path)
+    try:
+        content = read_checkpoint(path)
+    except ValueError as error:
+        cause = error.__cause__ or error
+        reason = f"{type(cause).__name__}: {(str(cause).splitlines() or [''])[0]}"
+        raise ValueError(
+            f"model.weights: {path} cannot be read by torch.load(weights_only=True) ({reason}); expected a "
+            ".pth/.pt/.ckpt state dict or a .safetensors file"
+        ) from error
     for key in NESTED_STATE_KEYS:
         if isinstance(content, Mapping) and isinstance(content.get(key), Mapping):
             content = content[key]
@@ -71,7 +83,10 @@ def convert_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], sourc
     formats: tuple[CheckpointFormat, ...] = getattr(type(model), "checkpoint_formats", ())
     for checkpoint_format in formats:
         if checkpoint_format.recognise(state_dict):
-            return checkpoint_format.convert(state_dict, model)
+            try:
+                return checkpoint_format.convert(state_dict, model)
+            except ValueError as error:
+                raise ValueError(f"{source} ({checkpoint_format.name} format): {error}") from error
     known = ", ".join(f.name for f in formats) or "none"
     sample = ", ".join(sorted(state_dict)[:5])
     raise ValueError(
@@ -87,3 +102,17 @@ def load_published_weights(model: nn.Module, path: str | Path) -> nn.Module:
     converted = convert_state_dict(model, state_dict, str(path))
     load_state_dict_checked(model, converted, source=str(path))
     return model
+
+
+def file_sha256(path: str | Path) -> str:
+    """``"sha256:<hex>"`` of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def weights_record(path: str | Path) -> dict[str, str]:
+    """What a run records about the published weights it used: the file's absolute path and its sha256."""
+    return {"path": str(Path(path).resolve()), "sha256": file_sha256(path)}

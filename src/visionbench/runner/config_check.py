@@ -15,10 +15,14 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from visionbench.models.published import MODEL_WEIGHTS_KEY
 from visionbench.runner.errors import ConfigError
 from visionbench.runner.type_hints import describe, fits
 
 _UNRESOLVED = object()
+RUNNER_KEYS: dict[str, dict[str, Any]] = {"model": {MODEL_WEIGHTS_KEY: str | None}}
+"""Keys the runner takes out of a node before instantiating it (path of the node -> key -> type hint):
+``model.weights``, the published weights file loaded after the model is built (runner.builders.build_model)."""
 
 
 def closest_key(key: str, candidates: Iterable[str]) -> str | None:
@@ -93,6 +97,8 @@ def check_node(path: str, node: DictConfig) -> None:
         return
     variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
     parameters = {name: p for name, p in signature.parameters.items() if p.kind not in variadic}
+    for name, hint in RUNNER_KEYS.get(path, {}).items():
+        parameters[name] = inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=hint)
     takes_any_key = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
     for key in node:
         if str(key).startswith("_"):  # _target_, _partial_, _args_, _recursive_, _convert_

@@ -1,4 +1,5 @@
-"""The environment a run used (package versions, git commit, seed, device), written to env.json."""
+"""The environment a run used (package versions, git commit, seed, device, model size, metric code), written to
+env.json."""
 
 import importlib.metadata
 import os
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+PROJECT_DIR = Path(__file__).resolve().parents[3]
+"""The repository checkout whose git state a run records."""
 PACKAGES = (
     "torch", "pytorch-lightning", "torchmetrics", "hydra-core", "omegaconf", "numpy", "albumentations",
     "opencv-python-headless", "scipy", "pillow", "visionbench",
@@ -59,8 +62,13 @@ def device_info(accelerator: str, devices: object, strategy: str, precision: obj
     return info
 
 
-def collect_environment(seed: int, device: dict[str, object], project_dir: Path) -> dict[str, object]:
-    """Everything env.json records."""
+def collect_environment(
+    seed: int, device: dict[str, object], project_dir: Path, model_parameters: int, metric_code: str
+) -> dict[str, object]:
+    """Everything env.json records before the run's per-sample scores add their split manifests
+    (:func:`~visionbench.runner.scores.write_scores`): ``model_parameters`` counts the evaluated model's parameters,
+    ``metric_code`` hashes the source of the problem's metric modules
+    (:meth:`~visionbench.tasks.contract.ProblemContract.metric_code`)."""
     return {
         "seed": seed,
         "python": sys.version.split()[0],
@@ -70,4 +78,6 @@ def collect_environment(seed: int, device: dict[str, object], project_dir: Path)
         "packages": package_versions(),
         "git": git_state(project_dir),
         "device": device,
+        "model_parameters": model_parameters,
+        "metric_code": metric_code,
     }

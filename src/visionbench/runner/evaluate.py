@@ -8,10 +8,14 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from visionbench.models.parameters import count_parameters
+from visionbench.models.published import MODEL_WEIGHTS_KEY, weights_record
 from visionbench.runner.builders import build_each, build_task
+from visionbench.runner.environment import PROJECT_DIR, collect_environment, device_info
 from visionbench.runner.errors import reports_run_dir
 from visionbench.runner.reporting import headline_row, print_tables, summary_table, write_json
 from visionbench.runner.run_dir import ensure_fresh
+from visionbench.runner.scores import write_scores
 from visionbench.tasks.contract import EvaluationOutcome, ProblemContract, problem_contract
 from visionbench.utils.checkpoints import load_state_dict_checked, read_checkpoint, resolve_checkpoint
 
@@ -44,9 +48,10 @@ def evaluation_setup(cfg: DictConfig) -> tuple[DictConfig, Path | None, Path | N
     return cfg, None, None
 
 
-def load_trained_weights(task: pl.LightningModule, checkpoint: Path | None) -> None:
+def load_trained_weights(task: pl.LightningModule, checkpoint: Path | None, published: bool = False) -> None:
     """Load ``checkpoint``'s state dict into ``task`` (its ``loss.`` entries only when the task has a loss); without
-    a checkpoint, refuse a model that has trainable parameters."""
+    a checkpoint, refuse a model that has trainable parameters, unless ``published`` weights (``model.weights``) were
+    loaded into it when it was built."""
     if checkpoint is not None:
         state = read_checkpoint(checkpoint).get("state_dict")
         if state is None:
@@ -56,10 +61,11 @@ def load_trained_weights(task: pl.LightningModule, checkpoint: Path | None) -> N
         load_state_dict_checked(task, state, str(checkpoint))
         return
     trainable = sum(p.numel() for p in task.model.parameters() if p.requires_grad)
-    if trainable:
+    if trainable and not published:
         raise ValueError(
             f"{type(task.model).__name__} has {trainable} trainable parameters and no checkpoint was given: "
-            "train it first, then evaluate.py run_dir=<run> (or ckpt_path=<file>)"
+            "train it first, then evaluate.py run_dir=<run> (or ckpt_path=<file>), or load published weights with "
+            "model.weights=<file>"
         )
 
 
@@ -71,8 +77,12 @@ def lightning_evaluation(
     datamodule = instantiate(OmegaConf.merge(setup.data, cfg.get("data_overrides") or {}))
     if not contract.evaluation_keeps_loss:
         setup = OmegaConf.merge(setup, {"loss": None})
+    weights = None if checkpoint else setup.model.get(MODEL_WEIGHTS_KEY)
+    if checkpoint:  # the checkpoint holds every weight; a fine-tuned run's starting weights are not read again
+        setup = OmegaConf.merge(setup, {"model": {MODEL_WEIGHTS_KEY: None}})
     task = build_task(setup, datamodule, **contract.evaluation_arguments(cfg, datamodule))
-    load_trained_weights(task, checkpoint)
+    load_trained_weights(task, checkpoint, published=weights is not None)
+    weights_file = weights_record(weights) if weights else None
     callbacks = [task.evaluation_images(output_dir / "predictions", cfg.num_prediction_images)]
     callbacks += build_each({"progress_log": cfg.get("progress_log")})
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=False, callbacks=callbacks, enable_checkpointing=False)
@@ -84,17 +94,53 @@ def lightning_evaluation(
         "split": cfg.split,
         "inference": OmegaConf.to_container(cfg.inference, resolve=True) if cfg.get("inference") else None,
         "postprocess": OmegaConf.to_container(cfg.postprocess, resolve=True) if cfg.get("postprocess") else None,
+        "model_weights": weights_file,
     }
-    summary = {"method": str(checkpoint) if checkpoint else type(task.model).__name__}
+    method = str(checkpoint) if checkpoint else type(task.model).__name__
+    if weights_file:
+        method = f"{method} with {weights_file['path']} ({weights_file['sha256']})"
+    summary = {"method": method}
     summary.update(contract.evaluation_summary(task))
-    return EvaluationOutcome(contract.flat_metrics(results, task), source, contract.tables(task), summary)
+    strategy = type(trainer.strategy).__name__
+    device = device_info(cfg.trainer.accelerator, cfg.trainer.devices, strategy, trainer.precision)
+    return EvaluationOutcome(
+        contract.flat_metrics(results, task),
+        source,
+        contract.tables(task),
+        summary,
+        cfg.split,
+        contract.sample_scores(task),
+        count_parameters(task.model),
+        device,
+    )
+
+
+def evaluated_config(
+    cfg: DictConfig, setup: DictConfig, checkpoint: Path | None, run: Path | None, split: str
+) -> DictConfig:
+    """The evaluate run's config.yaml: the setup it evaluated (the trained run's config, or evaluate.py's task,
+    model and data) with an ``evaluation`` node: the ``split`` scored, the inference mode and post-processing, the
+    checkpoint and trained run, and the published weights (``model.weights``) when no checkpoint was read."""
+    weights = None if checkpoint else OmegaConf.select(setup, f"model.{MODEL_WEIGHTS_KEY}", default=None)
+    evaluation = {
+        "split": split,
+        "inference": cfg.get("inference"),
+        "postprocess": cfg.get("postprocess"),
+        "checkpoint": str(checkpoint.resolve()) if checkpoint else None,
+        "run_dir": str(run.resolve()) if run else None,
+        "model_weights": str(weights) if weights else None,
+    }
+    config = OmegaConf.create(OmegaConf.to_container(setup))  # unresolved copy, without the struct flag
+    config.evaluation = evaluation
+    return config
 
 
 @reports_run_dir
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Score ``cfg.split`` with a trained checkpoint or a method without training (problems that run their own
-    evaluation, such as trackers, score the split their data config names); write metrics.json, source.json and
-    the prediction panels into a new run directory, print the problem's tables and a summary."""
+    evaluation, such as trackers, score the split their data config names); write config.yaml (the evaluated setup
+    and an ``evaluation`` node), env.json, metrics.json, scores.npz (per-sample scores), source.json and the
+    prediction panels into a new run directory, print the problem's tables and a summary."""
     if cfg.split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got '{cfg.split}'")
     output_dir = ensure_fresh(cfg.paths.output_dir)
@@ -111,7 +157,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             "run_dir": str(run.resolve()) if run else None,
             **outcome.source,
         }
+    config = evaluated_config(cfg, setup, checkpoint, run, outcome.split)
+    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(config, resolve=True))
+    device = outcome.device or device_info(cfg.trainer.accelerator, cfg.trainer.devices, "own loop", "n/a")
+    environment = collect_environment(cfg.seed, device, PROJECT_DIR, outcome.model_parameters, contract.metric_code())
+    write_json(environment, output_dir / "env.json")
     write_json(outcome.metrics, output_dir / "metrics.json")
+    write_scores(output_dir, outcome.scores)
     write_json(source, output_dir / "source.json")
     rows = headline_row(contract, outcome.metrics) | outcome.summary | {"outputs": str(output_dir)}
     print_tables(*outcome.tables, summary_table(rows))

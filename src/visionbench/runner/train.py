@@ -10,17 +10,18 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
+from visionbench.models.parameters import count_parameters
 from visionbench.runner.batch_size import apply_total_batch_size
 from visionbench.runner.builders import build_each, build_task
-from visionbench.runner.environment import collect_environment, device_info
+from visionbench.runner.environment import PROJECT_DIR, collect_environment, device_info
 from visionbench.runner.errors import reports_run_dir
 from visionbench.runner.reporting import headline_row, print_tables, summary_table, write_json
 from visionbench.runner.run_dir import ensure_fresh
+from visionbench.runner.scores import write_scores
 from visionbench.tasks.contract import problem_contract
 from visionbench.utils.checkpoints import read_checkpoint
 
 log = logging.getLogger(__name__)
-PROJECT_DIR = Path(__file__).resolve().parents[3]
 
 
 def _checkpoint_callback(trainer: pl.Trainer) -> ModelCheckpoint | None:
@@ -69,7 +70,10 @@ def train(cfg: DictConfig) -> float | None:
     if is_main:
         strategy = type(trainer.strategy).__name__
         device = device_info(cfg.trainer.accelerator, cfg.trainer.devices, strategy, trainer.precision)
-        write_json(collect_environment(cfg.seed, device, PROJECT_DIR), output_dir / "env.json")
+        environment = collect_environment(
+            cfg.seed, device, PROJECT_DIR, count_parameters(task.model), contract.metric_code()
+        )
+        write_json(environment, output_dir / "env.json")
 
     started = time.perf_counter()
     if cfg.get("train", True):
@@ -84,6 +88,7 @@ def train(cfg: DictConfig) -> float | None:
 
     if is_main:
         write_json(metrics, output_dir / "metrics.json")
+        write_scores(output_dir, contract.sample_scores(task))
         callback = _checkpoint_callback(trainer)
         run_info = {
             "best_checkpoint": str(Path(best).relative_to(output_dir)) if best else None,

@@ -10,18 +10,52 @@ with a default here and an override where a problem differs, not with branches i
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pytorch_lightning as pl
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
 SCORE_PREFIXES = ("val/", "test/")
+RESAMPLE = "resample"
+"""The split name under which :meth:`ProblemContract.resampled_headline` recomputes resampled metrics."""
+SplitScores = dict[str, dict[str, np.ndarray]]
+"""Per-sample scores of each split evaluated: ``{split: {"sample_id": N names, <field>: N x ... array}}``."""
+
+
+def source_hash(modules: Sequence[str]) -> str:
+    """``"sha256:<hex>"`` of the source files of ``modules`` (importable names; a package counts with every ``.py``
+    file below it): each file's path (relative to the folder holding its top-level package) and bytes, in order."""
+    digest = hashlib.sha256()
+    for name in modules:
+        module = importlib.import_module(name)
+        root = Path(importlib.import_module(name.split(".")[0]).__file__).parents[1]
+        folders = getattr(module, "__path__", None)  # a package: every module below it
+        paths = [Path(module.__file__)]
+        if folders:
+            paths = sorted(path for folder in folders for path in Path(folder).rglob("*.py"))
+        for path in paths:
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
+def check_counts(scores: Mapping[str, np.ndarray], counts: np.ndarray) -> np.ndarray:
+    """``counts`` as a B x N int64 array of draws of the N samples of ``scores``; a ValueError otherwise."""
+    counts = np.asarray(counts)
+    samples = len(scores["sample_id"])
+    if counts.ndim != 2 or counts.shape[1] != samples or not np.issubdtype(counts.dtype, np.integer):
+        raise ValueError(f"counts must be a B x {samples} integer array of draws, got {counts.dtype} {counts.shape}")
+    if (counts < 0).any():
+        raise ValueError("counts must be >= 0")
+    return counts.astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -54,12 +88,18 @@ class DatasetFacts:
 @dataclass(frozen=True)
 class EvaluationOutcome:
     """What one evaluation produced, for the runner to write and print: ``metrics`` (metrics.json), ``source``
-    (extra source.json entries), ``tables`` printed before the summary and extra ``summary`` rows."""
+    (extra source.json entries), ``tables`` printed before the summary, extra ``summary`` rows, the ``split`` it
+    scored, its per-sample ``scores`` (scores.npz; none for a split without ground truth), and for env.json the
+    evaluated model's parameter count and the ``device`` it ran on (None: the runner describes its configuration)."""
 
     metrics: dict[str, float]
     source: dict[str, Any] = field(default_factory=dict)
     tables: list[Table] = field(default_factory=list)
     summary: dict[str, str] = field(default_factory=dict)
+    split: str = "test"
+    scores: SplitScores = field(default_factory=dict)
+    model_parameters: int = 0
+    device: dict[str, Any] | None = None
 
 
 class ProblemContract:
@@ -82,6 +122,22 @@ class ProblemContract:
     runs_own_evaluation: bool = False
     """True for problems evaluated by :meth:`evaluate` (their own loop over the data) rather than by a Lightning
     trainer over a datamodule."""
+    evaluation_protocol: tuple[str, ...] = ("evaluation.inference", "evaluation.postprocess")
+    """Dotted keys of a run's config.yaml that define how a split is scored (evaluate.py's choices, iteration counts);
+    the leaderboard refuses to rank runs that differ in one of them in one column. A key absent from a run's config
+    does not apply to it (e.g. iteration counts of a model that does not iterate)."""
+    protocol_defaults: Mapping[str, Any] = {"evaluation.inference": None, "evaluation.postprocess": None}
+    """The value of an :attr:`evaluation_protocol` key for a run whose config has it absent or null (a training run
+    has no ``evaluation`` node: it scored with the task's own inference and no post-processing)."""
+    leaderboard_metrics: tuple[str, ...] = ()
+    """Metrics the leaderboard shows after the headline (empty: every ``<split>/<metric>`` of metrics.json)."""
+    metric_modules: tuple[str, ...] = ()
+    """The modules (or packages) that compute the problem's metrics, hashed by :meth:`metric_code`."""
+
+    def metric_unit(self, metric: str) -> str:
+        """The unit of ``metric`` (a metrics.json key without its split, e.g. ``mIoU`` or ``IoU/road``): ``fraction``
+        (a ratio in [0, 1], shown in percent on request) unless the problem names another (``px``, ``count``...)."""
+        return "fraction"
 
     def nothing_to_train(self) -> str:
         """Why ``train.py`` refuses a problem that does not train, and what to run instead."""
@@ -118,6 +174,34 @@ class ProblemContract:
     def evaluate(self, setup: DictConfig, output_dir: Path) -> EvaluationOutcome:
         """The whole evaluation of a problem with :attr:`runs_own_evaluation`."""
         raise NotImplementedError(f"task={self.name} is evaluated by a Lightning trainer, not by its contract")
+
+    def sample_scores(self, task: pl.LightningModule) -> SplitScores:
+        """Per split the task evaluated, the per-sample arrays it collected in its latest val / test epoch
+        (:class:`~visionbench.tasks.epoch_metrics.EpochMetricsMixin`: ``sample_id`` and the problem's fields, in
+        dataset order)."""
+        return {split: dict(arrays) for split, arrays in task.split_scores.items()}
+
+    def metrics_from_scores(self, scores: Mapping[str, np.ndarray], split: str) -> dict[str, float]:
+        """The ``<split>/...`` entries of metrics.json recomputed from one split's per-sample arrays (``scores``:
+        field -> array, without the split prefix), equal to metrics.json's values."""
+        raise NotImplementedError(f"task={self.name} does not recompute its metrics from per-sample scores")
+
+    def resampled_headline(self, scores: Mapping[str, np.ndarray], counts: np.ndarray) -> np.ndarray:
+        """The headline metric of each of B resamples of one split's samples (``counts``: B x N, how often each
+        sample is drawn; float64, B values): :meth:`metrics_from_scores` of the repeated samples. Problems whose
+        headline is a ratio of sums override it with a vectorised computation."""
+        counts = check_counts(scores, counts)
+        key = self.headline.key(RESAMPLE)
+        headline = np.empty(len(counts))
+        for row, draws in enumerate(counts):
+            repeated = {name: np.repeat(values, draws, axis=0) for name, values in scores.items()}
+            headline[row] = self.metrics_from_scores(repeated, RESAMPLE)[key]
+        return headline
+
+    def metric_code(self) -> str:
+        """A hash of the source of :attr:`metric_modules` (:func:`source_hash`), so that rows scored by different
+        metric code are told apart."""
+        return source_hash(self.metric_modules)
 
 
 def problem_contract(cfg: DictConfig) -> ProblemContract:

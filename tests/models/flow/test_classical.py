@@ -22,7 +22,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tests.helpers.flow_fixtures import REPO, read_sample
@@ -38,6 +37,7 @@ from visionbench.models.flow.classical import (
     correlation,
 )
 from visionbench.models.flow.classical.correlation import parabola_offset
+from visionbench.runner.builders import build_model
 
 OURS = (HornSchunck, LucasKanade, CorrelationMatching)
 ALL = (*OURS, Farneback, DIS)
@@ -143,12 +143,12 @@ def test_parabola_offset_finds_the_vertex() -> None:
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_hydra_config_builds_the_method_with_its_documented_defaults(name: str) -> None:
     config = OmegaConf.load(REPO / "conf" / "model" / "flow" / f"{name}.yaml")
-    model = instantiate(config)
+    model = build_model(config)
     assert type(model) is CONFIGS[name]
     # every constructor argument is in the YAML, with the constructor's default
     assert repr(model) == repr(CONFIGS[name]())
     arguments = set(inspect.signature(CONFIGS[name]).parameters)
-    assert set(config) - {"_target_"} == arguments
+    assert set(config) - {"_target_", "weights"} == arguments  # weights: the runner's key (model.weights)
 
 
 def test_correlation_tiling_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:

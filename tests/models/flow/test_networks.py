@@ -12,7 +12,6 @@ from functools import partial
 import pytest
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
@@ -30,6 +29,7 @@ from visionbench.models.flow.flowformer import FlowFormer
 from visionbench.models.flow.flownet import PREDICTION_STRIDES, FlowNetC, FlowNetS
 from visionbench.models.flow.raft import RAFT, RAFTSmall
 from visionbench.models.flow.update import convex_upsample
+from visionbench.runner.builders import build_model
 
 MODELS: dict[str, Callable[[], nn.Module]] = {
     **{name: partial(tiny_flow_model, name) for name in TINY},
@@ -243,7 +243,7 @@ def test_convex_upsampling_with_a_peaked_mask_repeats_each_vector() -> None:
     ("flowformer", FlowFormer, 9_782_897),  # with RAFT's CNN encoders instead of Twins-SVT-large
 ])  # fmt: skip
 def test_configs_build_the_paper_sizes(config: str, model_class: type, parameters: int) -> None:
-    model = instantiate(OmegaConf.load(CONF / "model" / "flow" / f"{config}.yaml"))
+    model = build_model(OmegaConf.load(CONF / "model" / "flow" / f"{config}.yaml"))
     assert type(model) is model_class
     assert sum(p.numel() for p in model.parameters()) == parameters
 

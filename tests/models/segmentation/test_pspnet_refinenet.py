@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.utils import instantiate
 
 from tests.helpers import compose_config
 from tests.helpers.models import main_output, num_parameters
@@ -15,6 +14,7 @@ from tests.models.segmentation.tiny import REFINENET_WIDTH, tiny_segmenter
 from visionbench.models.backbones import ResNet
 from visionbench.models.segmentation.pspnet import PSPNet
 from visionbench.models.segmentation.refinenet import ChainedResidualPooling, RefineNet, RefineNetBlock
+from visionbench.runner.builders import build_model
 
 
 def test_pyramid_pooling_bins_1_2_3_6() -> None:
@@ -88,7 +88,7 @@ def test_config_instantiates_with_small_backbone(config: str, light_weight: bool
     if light_weight is not None:
         overrides.append(f"model.width={REFINENET_WIDTH}")
     cfg = compose_config("train", overrides, tmp_path)
-    model = instantiate(cfg.model, num_classes=7).eval()
+    model = build_model(cfg.model, num_classes=7).eval()
     assert model.backbone.depth == 18
     if light_weight is None:
         assert isinstance(model, PSPNet) and model.aux_classifier is not None and model.bins == (1, 2, 3, 6)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.utils import instantiate
 
 from tests.helpers import FIXTURES, compose_config
 from tests.helpers.models import main_output, num_parameters
@@ -15,6 +14,7 @@ from tests.models.segmentation.tiny import NUM_CLASSES, VGG_WIDTH
 from visionbench.models.backbones import VGG16, ResNet
 from visionbench.models.segmentation.deeplab import DeepLabV3, DeepLabV3Plus
 from visionbench.models.segmentation.fcn import FCN, FCNVGG, bilinear_kernel
+from visionbench.runner.builders import build_model
 
 COUNTS = json.loads((FIXTURES / "reference_models/parameter_counts.json").read_text())
 
@@ -81,7 +81,7 @@ SMALL_BACKBONE = {"resnet": ["model.backbone.depth=18"], "vgg": [f"model.backbon
 )
 def test_config_instantiates_with_small_backbone(config: str, backbone: str, tmp_path: Path) -> None:
     cfg = compose_config("train", [f"model=segmentation/{config}", *SMALL_BACKBONE[backbone]], tmp_path)
-    model = instantiate(cfg.model, num_classes=7).eval()
+    model = build_model(cfg.model, num_classes=7).eval()
     if backbone == "vgg":
         assert model.variant == config.removeprefix("fcn")
     else:

@@ -222,6 +222,10 @@ class ADE20KDataset(Dataset):
     def reseed(self, seed: int) -> None:
         reseed_transform(self.transform, seed)
 
+    def sample_id(self, index: int) -> str:
+        """The name of sample ``index``: its image's file stem (``ADE_val_00000001``)."""
+        return self.pairs[index][0].stem
+
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Sample ``index`` before any transform: ``(image H,W,3 uint8 RGB, labels H,W uint8)``."""
         image_path, mask_path = self.pairs[index]

@@ -30,6 +30,7 @@ data=segmentation/folder data.root=<root>`` lists every problem of a dataset at 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -382,6 +383,9 @@ class FolderSegmentationDataset(Dataset):
         transform: optional albumentations transform ``transform(image=, mask=) -> {"image", "mask"}`` applied to
             the uint8 RGB image and the labels before normalisation (it must not normalise nor make tensors).
         mean, std: per-channel normalisation in the [0, 1] scale.
+        image_root: the folder the images' names are relative to (``<root>/images/<split>``): sample ``i`` is named
+            (:meth:`sample_id`) by its image's path relative to it, without extension; None: the images' common
+            folder.
 
     Items are ``{"image": float32 (3, H, W) normalised, "mask": int64 (H, W)}``. Reading an item raises
     :class:`~visionbench.data.errors.DatasetFormatError` (naming the file) for an unreadable image or mask,
@@ -397,12 +401,15 @@ class FolderSegmentationDataset(Dataset):
         transform: Callable[..., dict[str, Any]] | None = None,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        image_root: str | Path | None = None,
     ) -> None:
         if not pairs:
             raise ValueError("a FolderSegmentationDataset needs at least one (image, mask) pair")
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError(f"mean and std need 3 entries and std > 0, got {mean}, {std}")
         self.pairs = [(Path(image), Path(mask)) for image, mask in pairs]
+        parents = [str(image.parent) for image, _ in self.pairs]
+        self.image_root = Path(os.path.commonpath(parents) if image_root is None else image_root)
         self.read_mask = read_mask
         self.num_classes = int(num_classes)
         self.ignore_index = int(ignore_index)
@@ -420,6 +427,10 @@ class FolderSegmentationDataset(Dataset):
 
     def reseed(self, seed: int) -> None:
         reseed_transform(self.transform, seed)
+
+    def sample_id(self, index: int) -> str:
+        """The name of sample ``index``: its image's path relative to ``image_root``, without extension (POSIX)."""
+        return self.pairs[index][0].relative_to(self.image_root).with_suffix("").as_posix()
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Sample ``index`` before transforms: ``(image H,W,3 uint8 RGB, labels H,W int64)``, checked."""
@@ -589,6 +600,10 @@ class FolderSegmentationDataModule(VisionDataModule):
         Raises :class:`~visionbench.data.errors.DatasetLayoutError` (an :class:`UnpairedFilesError` listing
         every unpaired file, with the matched pairs, when some image or mask has no partner).
         """
+        return find_pairs(self.root, self._folder(split))
+
+    def _folder(self, split: str) -> str:
+        """The folder (under ``images/`` and ``masks/``) that ``split`` reads: its own, or val for an absent test."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         has_test = (self.root / "images" / "test").exists() or (self.root / "masks" / "test").exists()
@@ -596,8 +611,8 @@ class FolderSegmentationDataModule(VisionDataModule):
             if self.root.is_dir() and not self._logged_fallback:
                 log.info("%s has no images/test nor masks/test: the test split is the val split", self.root)
                 self._logged_fallback = True
-            split = "val"
-        return find_pairs(self.root, split)
+            return "val"
+        return split
 
     def read_mask(self, path: str | Path) -> np.ndarray:
         """Mask file -> ``H,W`` int64 training labels; raises :class:`~visionbench.data.errors.DatasetFormatError`."""
@@ -613,4 +628,5 @@ class FolderSegmentationDataModule(VisionDataModule):
             transform=self.train_transform if split == "train" else self.test_transform,
             mean=self.mean,
             std=self.std,
+            image_root=self.root / "images" / self._folder(split),
         )

@@ -314,6 +314,11 @@ class ReidCropsDataset(Dataset):
     def __len__(self) -> int:
         return len(self.crops)
 
+    def sample_id(self, item: int) -> str:
+        """The name of crop ``item``: ``<sequence>/<frame, 6 digits>/<track id>`` (a box of the ground truth)."""
+        sequence = self.index.sequence_names[int(self.index.sequence[item])]
+        return f"{sequence}/{int(self.index.frame[item]):06d}/{int(self.index.track_id[item])}"
+
     def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
         crop = self.crops[item]
         if self.transform is not None:

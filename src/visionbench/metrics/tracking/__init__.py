@@ -11,6 +11,8 @@ from visionbench.metrics.tracking.evaluate import (
     combine_sequences,
     evaluate_results,
     evaluate_sequence,
+    sequence_fields,
+    sequences_from_fields,
 )
 from visionbench.metrics.tracking.hota import ALPHAS as HOTA_ALPHAS
 from visionbench.metrics.tracking.matching import box_iou, paired_box_iou
@@ -29,4 +31,6 @@ __all__ = [
     "evaluate_sequence",
     "paired_box_iou",
     "prepare_sequence",
+    "sequence_fields",
+    "sequences_from_fields",
 ]

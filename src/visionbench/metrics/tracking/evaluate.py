@@ -65,6 +65,36 @@ def combine_sequences(results: Sequence[TrackingScores]) -> TrackingScores:
     return _flat(counts, combine_clear(results), combine_identity(results), combine_hota(hota))
 
 
+def sequence_fields(per_sequence: Sequence[TrackingScores]) -> dict[str, np.ndarray]:
+    """The per-sequence scores as arrays with one entry per sequence, in order (``scores.npz``): every scalar field
+    (int64 where it is an int in every sequence, else float64) and every per-alpha field (``N x 19`` float64), from
+    which :func:`sequences_from_fields` gives the scores back exactly (hence :func:`combine_sequences` too)."""
+    fields: dict[str, np.ndarray] = {}
+    for key in per_sequence[0] if per_sequence else ():
+        values = [scores[key] for scores in per_sequence]
+        if isinstance(values[0], np.ndarray):
+            fields[key] = np.stack(values).astype(np.float64)
+        else:
+            integer = all(isinstance(value, int) for value in values)
+            fields[key] = np.array(values, dtype=np.int64 if integer else np.float64)
+    return fields
+
+
+def sequences_from_fields(fields: Mapping[str, np.ndarray], count: int) -> list[TrackingScores]:
+    """The ``count`` per-sequence score dicts of :func:`sequence_fields`' arrays (ints as ``int``, other scalars as
+    ``float``, per-alpha fields as arrays)."""
+
+    def value(array: np.ndarray, index: int) -> Any:
+        if array.ndim > 1:
+            return array[index].copy()
+        return int(array[index]) if np.issubdtype(array.dtype, np.integer) else float(array[index])
+
+    for key, array in fields.items():
+        if len(array) != count:
+            raise ValueError(f"tracking field {key} has {len(array)} entries for {count} sequences")
+    return [{key: value(array, index) for key, array in fields.items()} for index in range(count)]
+
+
 def evaluate_results(
     gt_files: Mapping[str, str | Path],
     result_files: Mapping[str, str | Path],

@@ -88,9 +88,11 @@ class ResNet(nn.Module):
     dilated stage keeps the previous dilation, the following blocks use 2 (or 4 for layer4 at OS 8).
 
     ``deep_stem=True`` is mmsegmentation's ``ResNetV1c`` (Bag of Tricks, He et al. 2019): the 7x7 stem
-    convolution becomes three 3x3 convolutions 3->32 (stride 2)->32->64, each followed by BN and ReLU. Its
-    stem parameters are then named as in mmsegmentation, ``stem.0``/``stem.1`` (conv, BN), ``stem.3``/``stem.4``,
-    ``stem.6``/``stem.7``, instead of ``conv1``/``bn1``; all other names are unchanged.
+    convolution becomes three 3x3 convolutions 3->32 (stride 2)->32->64 (``stem_channels / 2``, ``/ 2``,
+    ``stem_channels``), each followed by BN and ReLU. Its stem parameters are then named as in mmsegmentation,
+    ``stem.0``/``stem.1`` (conv, BN), ``stem.3``/``stem.4``, ``stem.6``/``stem.7``, instead of ``conv1``/``bn1``;
+    all other names are unchanged, so mmsegmentation's ``ResNetV1c`` state dicts load under its ``backbone.``
+    prefix (``-d8``: ``strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4), contract_dilation=True`` is ``output_stride=8``).
 
     Input ``B, in_channels, H, W`` (any size); ``forward`` returns ``[layer1, layer2, layer3, layer4]`` with
     ``out_channels`` channels at ``strides`` (strides round up for sizes that are not multiples).
@@ -106,6 +108,10 @@ class ResNet(nn.Module):
         with_classifier: keep global average pooling and the ``fc`` layer (ImageNet classifier, class
             activation maps); see :meth:`classify`.
         num_classes: outputs of ``fc`` when ``with_classifier``.
+        stem_channels: output channels of the stem (64 in every standard ResNet; mmsegmentation's
+            ``stem_channels``).
+        base_channels: width of layer1 (``planes``), doubled at each later stage; the stage outputs have
+            ``base_channels * 2**i * expansion`` channels (64 as standard; mmsegmentation's ``base_channels``).
     """
 
     def __init__(
@@ -117,6 +123,8 @@ class ResNet(nn.Module):
         in_channels: int = 3,
         with_classifier: bool = False,
         num_classes: int = 1000,
+        stem_channels: int = 64,
+        base_channels: int = 64,
     ) -> None:
         super().__init__()
         if depth not in ARCHITECTURES:
@@ -129,28 +137,29 @@ class ResNet(nn.Module):
         self.deep_stem = deep_stem
         self.with_classifier = with_classifier
         if deep_stem:
+            half = stem_channels // 2
             self.stem = nn.Sequential(
-                nn.Conv2d(in_channels, 32, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(32),
+                nn.Conv2d(in_channels, half, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(half),
                 nn.ReLU(inplace=True),
-                nn.Conv2d(32, 32, 3, padding=1, bias=False),
-                nn.BatchNorm2d(32),
+                nn.Conv2d(half, half, 3, padding=1, bias=False),
+                nn.BatchNorm2d(half),
                 nn.ReLU(inplace=True),
-                nn.Conv2d(32, 64, 3, padding=1, bias=False),
-                nn.BatchNorm2d(64),
+                nn.Conv2d(half, stem_channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(stem_channels),
                 nn.ReLU(inplace=True),
             )
         else:
-            self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
-            self.bn1 = nn.BatchNorm2d(64)
+            self.conv1 = nn.Conv2d(in_channels, stem_channels, 7, stride=2, padding=3, bias=False)
+            self.bn1 = nn.BatchNorm2d(stem_channels)
             self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
 
-        channels, dilation, stride_so_far = 64, 1, 4
+        channels, dilation, stride_so_far = stem_channels, 1, 4
         strides, out_channels = [], []
         dilate = (False, False, *DILATED_STAGES[output_stride])
         for index, num_blocks in enumerate(blocks_per_stage):
-            planes, stride = 64 * 2**index, 1 if index == 0 else 2
+            planes, stride = base_channels * 2**index, 1 if index == 0 else 2
             first_dilation = dilation
             if dilate[index]:
                 dilation, stride = dilation * stride, 1

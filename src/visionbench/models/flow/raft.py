@@ -14,6 +14,7 @@ from torch import nn
 
 from visionbench.models.flow.base import IterativeFlowModel
 from visionbench.models.flow.correlation import CorrelationPyramid, all_pairs_correlation, coords_grid
+from visionbench.models.flow.raft_checkpoints import OFFICIAL_RAFT, TORCHVISION_RAFT
 from visionbench.models.flow.update import MotionEncoder, UpdateBlock, bilinear_upsample, convex_upsample
 from visionbench.models.padding import crop_to
 from visionbench.models.widths import scaled
@@ -165,7 +166,12 @@ class RAFT(IterativeFlowModel):
 
     Differences from the released code: the lookup offsets are ordered (dy, dx) row-major and added to (x, y) as
     named (the release swaps them, a fixed channel permutation); pyramid levels keep a dimension of size 1 instead
-    of failing; no dropout, mixed precision or warm start.
+    of failing; no dropout, mixed precision or warm start; inputs are padded at the bottom and right (the release's
+    evaluation pads both sides, the same amount of padding placed differently).
+
+    Published weights (``model.weights=<file>``): princeton-vl/RAFT's and torchvision's checkpoints load, converted
+    exactly (:mod:`visionbench.models.flow.raft_checkpoints`): ``raft-things.pth`` / torchvision's ``raft_large_*``
+    into RAFT, ``raft-small.pth`` / ``raft_small_*`` into RAFT-small, both at ``width_multiplier=1``.
 
     Input: ``image1, image2`` ``B, 3, H, W`` RGB in [0, 1], normalised internally to ``2 x - 1``, any size (padded
     at the bottom and right to multiples of 8 by replicating the border; flows cropped back). Eval mode returns the
@@ -184,6 +190,7 @@ class RAFT(IterativeFlowModel):
     """
 
     architecture = _FULL
+    checkpoint_formats = (OFFICIAL_RAFT, TORCHVISION_RAFT)
 
     def __init__(
         self,

@@ -24,16 +24,27 @@ class BackboneSegmenter(nn.Module):
         classifier: decoder mapping the last feature to logits at its resolution.
         num_classes: number of output classes.
         aux_head: add the auxiliary FCN head (trained with ``aux_weight`` by the segmentation task).
+        channel_dropout: the auxiliary head drops channels (``nn.Dropout2d``, as mmsegmentation's) instead of
+            elements (torchvision's).
     """
 
-    def __init__(self, backbone: nn.Module, classifier: nn.Module, num_classes: int, aux_head: bool) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        classifier: nn.Module,
+        num_classes: int,
+        aux_head: bool,
+        channel_dropout: bool = False,
+    ) -> None:
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.num_classes = num_classes
         self.backbone = backbone
         self.classifier = classifier
-        self.aux_classifier = FCNHead(backbone.out_channels[2], num_classes) if aux_head else None
+        self.aux_classifier = (
+            FCNHead(backbone.out_channels[2], num_classes, channel_dropout=channel_dropout) if aux_head else None
+        )
 
     def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Logits at the decoder's resolution from the backbone features."""

@@ -13,6 +13,7 @@ from torch import nn
 from visionbench.models.backbones.vgg import VGG16
 from visionbench.models.segmentation.base import BackboneSegmenter
 from visionbench.models.segmentation.heads import FCNHead
+from visionbench.models.segmentation.mmseg import MMSEG_FCN
 
 __all__ = ["FCN", "FCNVGG", "bilinear_kernel"]
 
@@ -20,10 +21,12 @@ __all__ = ["FCN", "FCNVGG", "bilinear_kernel"]
 class FCN(BackboneSegmenter):
     """FCN head on a dilated ResNet (torchvision ``fcn_resnet50/101``, mmsegmentation ``fcn_r50-d8``).
 
-    The last backbone feature goes through :class:`FCNHead` (conv3x3 ``c -> c/4``, BN, ReLU, dropout 0.1,
-    conv1x1), the logits are upsampled bilinearly to the input size. With ``ResNet(50, output_stride=8)``
+    The last backbone feature goes through :class:`FCNHead` (by default conv3x3 ``c -> c/4``, BN, ReLU, dropout
+    0.1, conv1x1), the logits are upsampled bilinearly to the input size. With ``ResNet(50, output_stride=8)``
     the parameters and their names are exactly torchvision's ``fcn_resnet50`` (``backbone``, ``classifier``,
-    ``aux_classifier``).
+    ``aux_classifier``). mmsegmentation's ``fcn_r50-d8`` is ``ResNet(50, output_stride=8, deep_stem=True)`` with
+    ``channels=512, num_convs=2, concat_input=True, channel_dropout=True``; its checkpoints load through
+    :data:`~visionbench.models.segmentation.mmseg.MMSEG_FCN` (``model.weights=<file>``).
 
     Input ``B, 3, H, W`` (any size); output ``B, num_classes, H, W`` logits, or ``{"out", "aux"}`` with
     ``aux_head``.
@@ -33,10 +36,33 @@ class FCN(BackboneSegmenter):
         backbone: feature extractor returning a list of features with ``out_channels`` (e.g.
             :class:`~visionbench.models.backbones.ResNet` with ``output_stride=8``).
         aux_head: add the auxiliary FCN head on the third feature (layer3), as torchvision and mmsegmentation.
+        channels: width of the head's convolutions (default: a quarter of the backbone's last width).
+        num_convs: conv3x3-BN-ReLU layers of the head.
+        concat_input: fuse the backbone feature with the convolutions' output (mmsegmentation).
+        channel_dropout: ``nn.Dropout2d`` before the classifiers (mmsegmentation) instead of ``nn.Dropout``.
     """
 
-    def __init__(self, num_classes: int, backbone: nn.Module, aux_head: bool = False) -> None:
-        super().__init__(backbone, FCNHead(backbone.out_channels[-1], num_classes), num_classes, aux_head)
+    checkpoint_formats = (MMSEG_FCN,)
+
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: nn.Module,
+        aux_head: bool = False,
+        channels: int | None = None,
+        num_convs: int = 1,
+        concat_input: bool = False,
+        channel_dropout: bool = False,
+    ) -> None:
+        head = FCNHead(
+            backbone.out_channels[-1],
+            num_classes,
+            channels,
+            num_convs,
+            concat_input,
+            channel_dropout=channel_dropout,
+        )
+        super().__init__(backbone, head, num_classes, aux_head, channel_dropout)
 
 
 def bilinear_kernel(size: int) -> torch.Tensor:

@@ -9,11 +9,10 @@ import torch
 from torch import nn
 
 from visionbench.models.segmentation.base import BackboneSegmenter
-from visionbench.models.segmentation.heads import conv_bn_relu, resize
+from visionbench.models.segmentation.heads import conv_bn_relu, dropout_layer, resize
+from visionbench.models.segmentation.mmseg import MMSEG_PSPNET
 
 __all__ = ["PSPNet", "PyramidPooling"]
-
-BOTTLENECK_CHANNELS = 512
 
 
 class PyramidPooling(nn.Module):
@@ -54,7 +53,11 @@ class PSPNet(BackboneSegmenter):
     """PSPNet (Zhao et al., CVPR 2017), as the paper's Caffe model and mmsegmentation's ``pspnet_r50-d8``.
 
     Head (``classifier``): :class:`PyramidPooling` on the last backbone feature -> conv3x3 512 -> BN -> ReLU ->
-    dropout 0.1 -> conv1x1 to the classes, then bilinear upsampling to the input size. The auxiliary
+    dropout 0.1 -> conv1x1 to the classes, then bilinear upsampling to the input size. mmsegmentation's
+    ``PSPHead`` is the same computation (its pooling branches have ``channels`` = 512 = 2048 / 4 channels, as
+    ours for ResNet-50/101) with channel-wise dropout: ``ResNet(50, output_stride=8, deep_stem=True)`` and
+    ``channel_dropout=True`` is its ``pspnet_r50-d8``, whose checkpoints load through
+    :data:`~visionbench.models.segmentation.mmseg.MMSEG_PSPNET` (``model.weights=<file>``). The auxiliary
     :class:`~visionbench.models.segmentation.heads.FCNHead` on layer3 (conv3x3 ``c/4`` = 256 channels for a
     ResNet-50) is the paper's deep supervision; the segmentation task weights its loss by 0.4 as the paper.
     The paper's backbone is a dilated ResNet at output stride 8.
@@ -69,7 +72,11 @@ class PSPNet(BackboneSegmenter):
         aux_head: auxiliary FCN head on the third feature (layer3).
         bins: pyramid pooling grid sizes.
         dropout: dropout probability before the classifier.
+        channels: width of the conv3x3 after the pyramid (512 in the paper and mmsegmentation).
+        channel_dropout: ``nn.Dropout2d`` before the classifiers (mmsegmentation) instead of ``nn.Dropout``.
     """
+
+    checkpoint_formats = (MMSEG_PSPNET,)
 
     def __init__(
         self,
@@ -78,13 +85,15 @@ class PSPNet(BackboneSegmenter):
         aux_head: bool = False,
         bins: Sequence[int] = (1, 2, 3, 6),
         dropout: float = 0.1,
+        channels: int = 512,
+        channel_dropout: bool = False,
     ) -> None:
         pyramid = PyramidPooling(backbone.out_channels[-1], bins)
         classifier = nn.Sequential(
             pyramid,
-            *conv_bn_relu(pyramid.out_channels, BOTTLENECK_CHANNELS, 3),
-            nn.Dropout(dropout),
-            nn.Conv2d(BOTTLENECK_CHANNELS, num_classes, 1),
+            *conv_bn_relu(pyramid.out_channels, channels, 3),
+            dropout_layer(dropout, channel_dropout),
+            nn.Conv2d(channels, num_classes, 1),
         )
-        super().__init__(backbone, classifier, num_classes, aux_head)
+        super().__init__(backbone, classifier, num_classes, aux_head, channel_dropout)
         self.bins = pyramid.bins

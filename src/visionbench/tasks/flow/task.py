@@ -14,8 +14,6 @@ from visionbench.tasks.contract import ProblemContract
 from visionbench.tasks.epoch_metrics import EpochMetricsMixin
 from visionbench.tasks.flow.contract import FlowContract
 
-LOGGED_STATISTICS = ("EPE", "px1", "px3", "px5", "Fl")
-
 
 def final_flow(output: Tensor | dict[str, Tensor]) -> Tensor:
     """The ``B,2,H,W`` flow of a method's output: the tensor itself or the ``"flow"`` entry of a dict."""
@@ -38,7 +36,7 @@ class FlowTask(EpochMetricsMixin, pl.LightningModule):
     Logs ``train/loss`` (and each term) per step, and per evaluation epoch ``{val,test}/{EPE,px1,px3,px5,Fl}``
     pixel-pooled (every valid pixel of the split weighs the same, as KITTI's and RAFT's Sintel numbers),
     ``..._per_image`` (each image weighs the same, as ptlflow's default), and ``_noc`` / ``_occ`` variants on
-    non-occluded / occluded pixels when the data has occlusion masks. px* are fractions, Fl is in percent.
+    non-occluded / occluded pixels when the data has occlusion masks. px* and Fl are fractions in [0, 1].
 
     Args:
         model: the flow method.
@@ -87,7 +85,7 @@ class FlowTask(EpochMetricsMixin, pl.LightningModule):
 
     def evaluation_step(self, stage: str, metrics: FlowMetrics, batch: dict[str, Tensor]) -> None:
         prediction = self(batch["image1"], batch["image2"])
-        metrics.update(prediction, batch["flow"], batch["valid"], batch.get("occlusion"))
+        metrics.update(prediction, batch["flow"], batch["valid"], batch.get("occlusion"), batch.get("index"))
 
     def configure_optimizers(self) -> dict:
         parameters = [p for p in self.parameters() if p.requires_grad]

@@ -1,7 +1,11 @@
 """The re-identification problem's contract: the identity count goes to the loss; ranked by mAP (max)."""
 
+from collections.abc import Mapping
+
+import numpy as np
 import pytorch_lightning as pl
 
+from visionbench.metrics.reid import reid_scores
 from visionbench.tasks.contract import DatasetFacts, Headline, ProblemContract
 
 
@@ -11,7 +15,13 @@ class ReidContract(ProblemContract):
 
     name = "reid"
     headline = Headline("mAP", "max")
+    leaderboard_metrics = ("rank1", "rank5", "rank10")
+    metric_modules = ("visionbench.metrics.reid", "visionbench.metrics.samples")
     evaluation_keeps_loss = False
 
     def dataset_facts(self, datamodule: pl.LightningDataModule) -> DatasetFacts:
         return DatasetFacts(loss={"num_identities": datamodule.num_identities})
+
+    def metrics_from_scores(self, scores: Mapping[str, np.ndarray], split: str) -> dict[str, float]:
+        """rank-k, mAP and num_queries of the per-query fields (``ap``, ``rank{k}``) of the scored queries."""
+        return {f"{split}/{name}": value for name, value in reid_scores(scores).items()}

@@ -79,7 +79,7 @@ class ReidTask(EpochMetricsMixin, pl.LightningModule):
         return loss
 
     def evaluation_step(self, stage: str, metrics: ReidMetrics, batch: dict[str, Tensor]) -> None:
-        metrics.update(self(batch["image"]), batch["label"], batch["is_query"])
+        metrics.update(self(batch["image"]), batch["label"], batch["is_query"], batch.get("index"))
 
     def configure_optimizers(self) -> dict:
         if self.optimizer_factory is None or self.loss is None:

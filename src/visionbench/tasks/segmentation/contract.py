@@ -7,12 +7,14 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from rich.table import Table
 
-from visionbench.tasks.contract import DatasetFacts, Headline, ProblemContract
+from visionbench.metrics.segmentation import resampled_miou, segmentation_scores
+from visionbench.tasks.contract import DatasetFacts, Headline, ProblemContract, check_counts
 
 
 def per_class_table(stage: str, scores: Mapping[str, Sequence[float]], class_names: Sequence[str]) -> Table:
@@ -37,6 +39,12 @@ class SegmentationContract(ProblemContract):
 
     name = "segmentation"
     headline = Headline("mIoU", "max")
+    leaderboard_metrics = ("aAcc", "mAcc", "mDice")
+    protocol_defaults = {
+        **ProblemContract.protocol_defaults,
+        "evaluation.inference": {"_target_": "visionbench.inference.WholeImage"},  # the task's own (inference=whole)
+    }
+    metric_modules = ("visionbench.metrics.segmentation", "visionbench.metrics.samples")
 
     def dataset_facts(self, datamodule: pl.LightningDataModule) -> DatasetFacts:
         classes = {"num_classes": datamodule.num_classes, "class_names": list(datamodule.class_names)}
@@ -64,6 +72,24 @@ class SegmentationContract(ProblemContract):
 
     def tables(self, task: pl.LightningModule) -> list[Table]:
         return [per_class_table(stage, scores, task.class_names) for stage, scores in task.per_class_scores.items()]
+
+    def metrics_from_scores(
+        self, scores: Mapping[str, np.ndarray], split: str, class_names: Sequence[str] | None = None
+    ) -> dict[str, float]:
+        """aAcc, mIoU, mAcc, mDice of the per-image areas (``intersection``, ``union``, ``pred_area``,
+        ``label_area``: N x C) and, given the dataset's ``class_names`` (scores.npz holds per-sample arrays only),
+        the per-class ``<split>/<IoU|Acc|Dice>/<class>`` entries (NaN where metrics.json holds null)."""
+        values = segmentation_scores(scores)
+        metrics = {f"{split}/{name}": float(value) for name, value in values.items() if np.ndim(value) == 0}
+        for metric, per_class in values.items():
+            if np.ndim(per_class) and class_names is not None:
+                for name, value in zip(class_names, per_class, strict=True):
+                    metrics[f"{split}/{metric}/{name}"] = float(value)
+        return metrics
+
+    def resampled_headline(self, scores: Mapping[str, np.ndarray], counts: np.ndarray) -> np.ndarray:
+        """mIoU per resample, vectorised (:func:`~visionbench.metrics.segmentation.resampled_miou`)."""
+        return resampled_miou(scores, check_counts(scores, counts))
 
     def evaluation_summary(self, task: pl.LightningModule) -> dict[str, str]:
         postprocess = task.postprocess

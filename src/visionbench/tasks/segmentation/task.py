@@ -13,6 +13,7 @@ from visionbench.callbacks import SegmentationPredictionImages
 from visionbench.inference import InferenceMode, WholeImage, resize
 from visionbench.losses import ScheduledLoss
 from visionbench.metrics import SegmentationMetrics
+from visionbench.metrics.samples import Scores
 from visionbench.optim.configure import OptimizerFactory, SchedulerFactory, optimizer_and_schedule
 from visionbench.tasks.contract import ProblemContract
 from visionbench.tasks.epoch_metrics import EpochMetricsMixin
@@ -21,7 +22,6 @@ from visionbench.viz.segmentation import denormalize
 
 PostProcess = Callable[[Tensor, np.ndarray], Tensor]
 
-SUMMARY_METRICS = ("aAcc", "mIoU", "mAcc", "mDice")
 PER_CLASS_METRICS = ("IoU", "Acc", "Dice")
 
 
@@ -74,6 +74,8 @@ class SegmentationTask(EpochMetricsMixin, pl.LightningModule):
     """
 
     contract: ClassVar[ProblemContract] = SegmentationContract()
+
+    progress_bar_metrics = ("mIoU",)
 
     def __init__(
         self,
@@ -174,17 +176,13 @@ class SegmentationTask(EpochMetricsMixin, pl.LightningModule):
     def evaluation_step(self, stage: str, metrics: SegmentationMetrics, batch: dict[str, Tensor]) -> None:
         images, masks = batch["image"], batch["mask"]
         probabilities, output = self._infer(images, masks.shape[-2:])
-        metrics.update(probabilities, masks)  # arg-max over classes
+        metrics.update(probabilities, masks, batch.get("index"))  # arg-max over classes
         if self.evaluation_loss:
             total, _, _ = self._loss(self.model(images) if output is None else output, masks)
             self.log(f"{stage}/loss", total, on_step=False, on_epoch=True, batch_size=images.shape[0], sync_dist=True)
 
-    def log_epoch_metrics(self, stage: str, metrics: SegmentationMetrics) -> None:
-        scores = metrics.compute()  # synchronised across processes by torchmetrics
-        for name in SUMMARY_METRICS:
-            self.log(f"{stage}/{name}", scores[name], prog_bar=name == "mIoU")
-        self.per_class_scores[stage] = {name: scores[name].tolist() for name in PER_CLASS_METRICS}
-        metrics.reset()
+    def record_epoch_scores(self, stage: str, scores: Scores) -> None:
+        self.per_class_scores[stage] = {name: np.asarray(scores[name]).tolist() for name in PER_CLASS_METRICS}
 
     def configure_optimizers(self) -> dict:
         return optimizer_and_schedule(self, self.parameters(), self.optimizer_factory, self.scheduler_factory)

@@ -6,15 +6,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
+from visionbench.metrics.tracking import (
+    COUNT_FIELDS,
+    TrackingScores,
+    combine_sequences,
+    sequence_fields,
+    sequences_from_fields,
+)
+from visionbench.metrics.tracking.clear import INTEGER_FIELDS as CLEAR_COUNTS
+from visionbench.metrics.tracking.identity import INTEGER_FIELDS as IDENTITY_COUNTS
+from visionbench.models.parameters import count_parameters
 from visionbench.tasks.contract import EvaluationOutcome, Headline, ProblemContract
 from visionbench.tasks.tracking.results import COLUMNS, TrackingResults
 
 COMBINED = "COMBINED"
 """Row name of the combination over sequences (TrackEval's ``COMBINED_SEQ``)."""
+TRACKING_COUNTS = frozenset({*COUNT_FIELDS, *CLEAR_COUNTS, *IDENTITY_COUNTS, "TP", "FP", "FN"})
+"""metrics.json fields that count detections, identities, frames or events."""
+NON_RATIO_UNITS = {"FPS": "frames/s", "MOTP_sum": "IoU sum"}
+"""Units of the other fields that are not ratios."""
 
 
 def scalar_scores(scores: Mapping[str, object]) -> dict[str, float]:
@@ -22,15 +37,29 @@ def scalar_scores(scores: Mapping[str, object]) -> dict[str, float]:
     return {key: value for key, value in scores.items() if isinstance(value, int | float)}
 
 
-def tracking_metrics(results: TrackingResults, split: str) -> dict[str, float]:
-    """metrics.json of a tracking evaluation: ``<split>/<field>`` for the combination over sequences,
-    ``<split>/<sequence>/<field>`` per sequence, ``<split>/FPS`` (frames per second of tracking)."""
-    metrics: dict[str, float] = {f"{split}/FPS": results.frames_per_second}
-    if results.combined is not None:
-        metrics.update({f"{split}/{key}": value for key, value in scalar_scores(results.combined).items()})
-    for name, scores in results.per_sequence.items():
+def score_metrics(
+    split: str, combined: TrackingScores | None, per_sequence: Mapping[str, TrackingScores]
+) -> dict[str, float]:
+    """``<split>/<field>`` for the combination over sequences and ``<split>/<sequence>/<field>`` per sequence."""
+    metrics: dict[str, float] = {}
+    if combined is not None:
+        metrics.update({f"{split}/{key}": value for key, value in scalar_scores(combined).items()})
+    for name, scores in per_sequence.items():
         metrics.update({f"{split}/{name}/{key}": value for key, value in scalar_scores(scores).items()})
     return metrics
+
+
+def tracking_metrics(results: TrackingResults, split: str) -> dict[str, float]:
+    """metrics.json of a tracking evaluation: :func:`score_metrics` and ``<split>/FPS`` (frames per second of
+    tracking)."""
+    return {f"{split}/FPS": results.frames_per_second, **score_metrics(split, results.combined, results.per_sequence)}
+
+
+def sequence_scores(results: TrackingResults) -> dict[str, np.ndarray]:
+    """The per-sample scores of a tracking evaluation: ``sample_id`` (the names of the sequences with ground truth,
+    in benchmark order) and every per-sequence field (:func:`~visionbench.metrics.tracking.sequence_fields`)."""
+    names = np.array(list(results.per_sequence), dtype=np.str_)
+    return {"sample_id": names, **sequence_fields(list(results.per_sequence.values()))}
 
 
 def _cell(value: float) -> str:
@@ -63,6 +92,13 @@ class TrackingContract(ProblemContract):
     headline = Headline("HOTA", "max")
     trains = False
     runs_own_evaluation = True
+    leaderboard_metrics = ("MOTA", "IDF1", "DetA", "AssA", "IDSW", "FP", "FN", "FPS")
+    metric_modules = ("visionbench.metrics.tracking",)
+
+    def metric_unit(self, metric: str) -> str:
+        """Counts (IDSW, FP, FN, ... also per sequence, ``<sequence>/IDSW``) and frames per second; ratios else."""
+        field = metric.rsplit("/", 1)[-1]
+        return "count" if field in TRACKING_COUNTS else NON_RATIO_UNITS.get(field, "fraction")
 
     def nothing_to_train(self) -> str:
         return (
@@ -92,4 +128,15 @@ class TrackingContract(ProblemContract):
             summary["not scored"] = f"{len(unscored)} sequence(s) without ground truth: {', '.join(unscored)}"
         title = f"{benchmark.benchmark} rules, {len(results.result_files)} sequences"
         tables = [sequence_table(results, title)] if results.per_sequence else []
-        return EvaluationOutcome(tracking_metrics(results, split), source, tables, summary)
+        scores = {split: sequence_scores(results)} if results.per_sequence else {}
+        metrics = tracking_metrics(results, split)
+        return EvaluationOutcome(metrics, source, tables, summary, split, scores, count_parameters(tracker))
+
+    def metrics_from_scores(self, scores: Mapping[str, np.ndarray], split: str) -> dict[str, float]:
+        """The combined and per-sequence entries of metrics.json (all but ``FPS``, a timing) from the per-sequence
+        fields: per-sequence scores as stored, the combination recomputed by TrackEval's rules."""
+        names = [str(name) for name in scores["sample_id"]]
+        fields = {key: values for key, values in scores.items() if key != "sample_id"}
+        per_sequence = dict(zip(names, sequences_from_fields(fields, len(names)), strict=True))
+        combined = combine_sequences(list(per_sequence.values())) if per_sequence else None
+        return score_metrics(split, combined, per_sequence)
