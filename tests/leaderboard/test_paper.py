@@ -14,6 +14,7 @@ from visionbench.leaderboard.paper import (
     OUTSIDE,
     WITHIN,
     load_table,
+    matches,
     paper_table,
     reproduce,
 )
@@ -144,3 +145,19 @@ def test_columns_on_different_datasets_match_their_own_runs(tmp_path: Path) -> N
     assert results[("net", "a")].stats.mean == pytest.approx(0.4) and results[("net", "a")].status == WITHIN
     assert results[("net", "b_final")].stats.mean == pytest.approx(0.3)
     assert results[("net", "b_final")].status == OUTSIDE
+
+
+def test_a_weights_file_matches_by_its_file_name_wherever_it_was_read_from(tmp_path: Path) -> None:
+    run = scan([str(write_run(tmp_path / "run", {"val/score": 0.5}, {"model.weights": "/data/zoo/raft-things.pth"}))])
+    only = run.runs[0]
+    assert matches(only, {"model.weights": "raft-things.pth"})
+    assert matches(only, {"model.weights": "elsewhere/raft-things.pth"})
+    assert not matches(only, {"model.weights": "raft-small.pth"})
+    assert not matches(only, {"model.nothing_weights": "raft-things.pth"})  # absent keys never match
+
+
+def test_a_table_of_our_own_shows_measured_values_without_published_columns(tmp_path: Path, runs: list) -> None:
+    rows = {"base": {"match": {"model": "toy/net", "optim.lr": 0.1}, "source": "ours"}}
+    text = render_markdown(paper_table(load_table(write_table(tmp_path / "toy.yaml", {"rows": rows})), runs))
+    assert "reproduced (%)" in text
+    assert "published" not in text and "status" not in text and "Δ" not in text

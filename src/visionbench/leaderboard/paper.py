@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import yaml
@@ -160,6 +160,10 @@ def load_table(path: Path) -> PaperTable:
     )
 
 
+WEIGHTS_SUFFIX = "weights"
+"""Keys ending so name a weights file (``model.weights``), matched by file name."""
+
+
 def _same(actual: Any, expected: Any) -> bool:
     if isinstance(actual, int | float) and isinstance(expected, int | float):
         return float(actual) == float(expected)
@@ -168,7 +172,8 @@ def _same(actual: Any, expected: Any) -> bool:
 
 def matches(run: Run, match: Mapping[str, Any]) -> bool:
     """Whether ``run`` satisfies every ``key: value`` of ``match``: a config group choice of the run (an evaluate
-    run's own, else its training run's), else a dotted key of its config."""
+    run's own, else its training run's), else a dotted key of its config; a weights file (``model.weights``) matches
+    by its file name, wherever the run read it from."""
     for key, expected in match.items():
         choices = [run.choices] + ([run.trained.choices] if run.trained is not None else [])
         choice = next((source[key] for source in choices if source.get(key) is not None), ABSENT)
@@ -177,6 +182,8 @@ def matches(run: Run, match: Mapping[str, Any]) -> bool:
                 return False
         else:
             actual = select(run.config, key)
+            if key.endswith(WEIGHTS_SUFFIX) and isinstance(actual, str) and isinstance(expected, str):
+                actual, expected = PurePath(actual).name, PurePath(expected).name  # a released file, wherever it is
             if actual is ABSENT or not _same(actual, expected):
                 return False
     return True
@@ -253,19 +260,22 @@ def reproduce(
 
 
 def paper_table(table: PaperTable, runs: Sequence[Run], allowed: Collection[str] = ()) -> Table:
-    """The reproduced-vs-published :class:`Table` of ``table`` and ``runs``."""
+    """The reproduced-vs-published :class:`Table` of ``table`` and ``runs``; a table of our own (no row has a
+    published number) shows the measured values without the published, difference and status columns."""
     results = reproduce(table, runs, allowed)
+    compared = any(value is not None for row in table.rows for value in row.published.values())
     columns = [Column("row", "row")]
     for metric in table.metrics:
         unit = "%" if metric.unit == "percent" else metric.unit
         group = f"{metric.label} ({metric.key})"
-        columns += [
-            Column(f"{metric.label} reproduced ({unit})", f"reproduced ({unit})", group),
-            Column(f"{metric.label} published ({unit})", f"published ({unit})", group),
-            Column(f"{metric.label} difference ({unit})", f"Δ ({unit})", group),
-            Column(f"{metric.label} status", "status", group),
-            Column(f"{metric.label} n", "n", group),
-        ]
+        columns.append(Column(f"{metric.label} reproduced ({unit})", f"reproduced ({unit})", group))
+        if compared:
+            columns += [
+                Column(f"{metric.label} published ({unit})", f"published ({unit})", group),
+                Column(f"{metric.label} difference ({unit})", f"Δ ({unit})", group),
+                Column(f"{metric.label} status", "status", group),
+            ]
+        columns.append(Column(f"{metric.label} n", "n", group))
     columns += [Column("source", "source"), Column("command", "command")]
     columns += provenance_columns([metric.label for metric in table.metrics])
     rows = []
@@ -280,13 +290,14 @@ def paper_table(table: PaperTable, runs: Sequence[Run], allowed: Collection[str]
             if stats.n >= 2:
                 text += f" ± {_format(stats.high - stats.mean, decimals)}"
             fields = {"": stats.mean, "std": stats.std, "ci_low": stats.low, "ci_high": stats.high}
-            cells += [
-                Cell(text, None if math.isnan(stats.mean) else stats.mean, fields),
-                Cell(_format(result.published, decimals), result.published, {"": result.published}),
-                Cell(_format(result.difference, decimals, signed=True), result.difference, {"": result.difference}),
-                Cell(result.status, result.status, {"": result.status}, strong=result.status == OUTSIDE),
-                Cell(str(stats.n), stats.n),
-            ]
+            cells.append(Cell(text, None if math.isnan(stats.mean) else stats.mean, fields))
+            if compared:
+                cells += [
+                    Cell(_format(result.published, decimals), result.published, {"": result.published}),
+                    Cell(_format(result.difference, decimals, signed=True), result.difference, {"": result.difference}),
+                    Cell(result.status, result.status, {"": result.status}, strong=result.status == OUTSIDE),
+                ]
+            cells.append(Cell(str(stats.n), stats.n))
             row_runs += [run for run in result.runs if all(run is not other for other in row_runs)]
             manifests.append((metric.split, result.runs))
         cells += [
@@ -296,8 +307,13 @@ def paper_table(table: PaperTable, runs: Sequence[Run], allowed: Collection[str]
         rows.append(cells + provenance_cells(row_runs, manifests, allowed))
     notes = [table.description] if table.description else []
     notes.append(
-        "reproduced: mean ± half-width of the 95 % Student-t interval over the matching runs' seeds, in the published "
-        "unit; Δ = reproduced - published; within tolerance: |Δ| <= the row's tolerance (same unit)."
+        "reproduced: mean ± half-width of the 95 % Student-t interval over the matching runs' seeds, in the table's "
+        "unit"
+        + (
+            "; Δ = reproduced - published; within tolerance: |Δ| <= the row's tolerance (same unit)."
+            if compared
+            else "."
+        )
     )
     matched = {id(run) for result in results.values() for run in result.runs}
     notes += [f"Matched no row: {run.name}." for run in runs if id(run) not in matched]
