@@ -1,0 +1,83 @@
+"""A persistent Optuna study continued by a second invocation of the same command into the same sweep folder
+(hydra_plugins.visionbench_optuna.resumable_sweeper), through the real command line; the ``${vb_direction:}``
+resolver that search configs take their direction from."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from omegaconf import open_dict
+from omegaconf.errors import InterpolationResolutionError
+
+import visionbench.runner  # noqa: F401  (registers the resolvers, as train.py does)
+from tests.helpers import REPO, TINY, compose_config, subprocess_env
+
+optuna = pytest.importorskip("optuna")
+pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+
+
+def run_search(sweep_dir: Path, n_trials: int) -> None:
+    command = [
+        sys.executable,
+        "train.py",
+        "-m",
+        "hparams_search=synthetic_optuna",
+        f"hydra.sweeper.n_trials={n_trials}",
+        f"hydra.sweep.dir={sweep_dir}",
+        *TINY,
+        f"paths.log_dir={sweep_dir.parent}",
+        "callbacks=minimal",
+    ]
+    result = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+
+
+def job_lr(job_dir: Path) -> float:
+    overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text())
+    (lr,) = [item.split("=", 1)[1] for item in overrides if item.startswith("optim.lr=")]
+    return float(lr)
+
+
+@pytest.mark.slow
+def test_second_invocation_extends_the_study_to_n_trials_without_rerunning(tmp_path: Path) -> None:
+    sweep = tmp_path / "search"
+    run_search(sweep, n_trials=3)
+    first_metrics = {k: (sweep / str(k) / "metrics.json").read_bytes() for k in range(3)}
+    first_mtimes = {k: (sweep / str(k) / "metrics.json").stat().st_mtime_ns for k in range(3)}
+
+    run_search(sweep, n_trials=5)
+
+    study = optuna.load_study(study_name="synthetic_unet", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE  # val/mIoU, the segmentation headline
+    trials = study.get_trials()
+    assert [t.number for t in trials] == [0, 1, 2, 3, 4]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    jobs = sorted(int(p.name) for p in sweep.iterdir() if p.is_dir())
+    assert jobs == [0, 1, 2, 3, 4]
+    for trial in trials:  # trial k ran in job folder k, with the parameters Optuna proposed for it
+        assert job_lr(sweep / str(trial.number)) == pytest.approx(trial.params["optim.lr"], rel=1e-12)
+    for k in range(3):  # the first invocation's jobs were not run again
+        assert (sweep / str(k) / "metrics.json").read_bytes() == first_metrics[k]
+        assert (sweep / str(k) / "metrics.json").stat().st_mtime_ns == first_mtimes[k]
+    lrs = [t.params["optim.lr"] for t in trials]
+    assert len(set(lrs)) == 5, "the continued study replayed the first invocation's proposals"
+
+
+def sweep_direction(overrides: list[str], tmp_path: Path) -> str:
+    """What ``hydra.sweeper.direction: ${vb_direction:}`` resolves to for the train config with ``overrides``."""
+    cfg = compose_config("train", overrides, tmp_path)
+    with open_dict(cfg):
+        cfg.direction = "${vb_direction:}"
+    return cfg.direction
+
+
+def test_direction_follows_the_task_headline_metric(tmp_path: Path) -> None:
+    assert sweep_direction([], tmp_path) == "maximize"  # segmentation: val/mIoU
+    assert sweep_direction(["task=flow"], tmp_path) == "minimize"  # flow: val/EPE
+
+
+def test_direction_refuses_an_optimized_metric_other_than_the_headline(tmp_path: Path) -> None:
+    with pytest.raises(InterpolationResolutionError, match="optimized_metric is 'val/loss'"):
+        sweep_direction(["optimized_metric=val/loss"], tmp_path)
