@@ -18,18 +18,22 @@ EVALUATION_GROUPS = {"postprocess", "inference"}  # chosen in conf/evaluate.yaml
 
 
 def group_options() -> list[tuple[str, str]]:
-    """(group, option) for every YAML file below conf/<group>/ (nested groups like model/segmentation too)."""
+    """(group, option) for every YAML file below conf/<group>/ (nested groups like model/segmentation too; below
+    conf/hydra/, a folder is a group of Hydra's own, e.g. hydra/sweeper)."""
     options = []
     for group_dir in sorted(p for p in CONF.iterdir() if p.is_dir()):
         for yaml_file in sorted(group_dir.rglob("*.yaml")):
             option = yaml_file.relative_to(group_dir).with_suffix("").as_posix()
-            options.append((group_dir.name, option))
+            if group_dir.name == "hydra" and "/" in option:
+                options.append((f"hydra/{yaml_file.parent.name}", yaml_file.stem))
+            else:
+                options.append((group_dir.name, option))
     return options
 
 
 @pytest.mark.parametrize(("group", "option"), group_options(), ids=lambda x: str(x))
 def test_every_option_composes(group: str, option: str, tmp_path: Path) -> None:
-    if group == "hparams_search":
+    if group in ("hparams_search", "hydra/sweeper"):
         pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     if group == "model_size_overrides":  # selected through model_size=<size> for the chosen model
         size, model = option.split("/", 1)

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from omegaconf import open_dict
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf, open_dict
 from omegaconf.errors import InterpolationResolutionError
 
 import visionbench.runner  # noqa: F401  (registers the resolvers, as train.py does)
-from tests.helpers import REPO, TINY, compose_config, subprocess_env
+from tests.helpers import CONF, REPO, TINY, compose_config, subprocess_env
+from visionbench.tasks.contract import problem_contract
 
 optuna = pytest.importorskip("optuna")
 pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
@@ -81,3 +84,24 @@ def test_direction_follows_the_task_headline_metric(tmp_path: Path) -> None:
 def test_direction_refuses_an_optimized_metric_other_than_the_headline(tmp_path: Path) -> None:
     with pytest.raises(InterpolationResolutionError, match="optimized_metric is 'val/loss'"):
         sweep_direction(["optimized_metric=val/loss"], tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("search", "task", "direction"),
+    [("synthetic_optuna", "segmentation", "maximize"), ("flow_optuna", "flow", "minimize"),
+     ("reid_optuna", "reid", "maximize")],
+)  # fmt: skip
+def test_every_search_config_is_a_resumable_study_in_the_tasks_direction(
+    search: str, task: str, direction: str
+) -> None:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"task={task}", f"hparams_search={search}"], return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("ResumableOptunaSweeper")
+    assert OmegaConf.to_container(sweeper, resolve=False)["storage"] == "sqlite:///${hydra.sweep.dir}/optuna.db"
+    assert sweeper.direction == direction and sweeper.study_name and sweeper.n_trials > 0
+    assert cfg.optimized_metric.endswith(problem_contract(cfg).headline.metric)
+    assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and sweeper.sampler.seed == 1234
+    for key in sweeper.params:  # every searched key exists in the task's config
+        assert OmegaConf.select(cfg, key, default="<missing>") != "<missing>", key
