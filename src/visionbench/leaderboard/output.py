@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+
+from visionbench.utils.atomic import write_text_atomically
 
 
 def _free(directory: Path, stem: str, contents: Mapping[str, str]) -> bool:
@@ -15,28 +15,6 @@ def _free(directory: Path, stem: str, contents: Mapping[str, str]) -> bool:
         if path.exists() and path.read_text(encoding="utf-8") != text:
             return False
     return True
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _write_new(path: Path, text: str) -> bool:
-    """Write ``text`` to a temporary file beside ``path`` and link it to ``path`` (fails if ``path`` appeared
-    meanwhile: nothing is replaced); False when ``path`` exists."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp creates 0600; give the permissions open() would
-        os.link(temporary, path)
-        return True
-    except FileExistsError:
-        return False
-    finally:
-        Path(temporary).unlink(missing_ok=True)
 
 
 def write_outputs(directory: Path, name: str, contents: Mapping[str, str]) -> list[str]:
@@ -53,7 +31,7 @@ def write_outputs(directory: Path, name: str, contents: Mapping[str, str]) -> li
                 path = directory / f"{stem}{suffix}"
                 if path.exists():
                     lines.append(f"unchanged {path}")
-                elif _write_new(path, text):
+                elif write_text_atomically(path, text, replace=False):
                     lines.append(f"wrote {path}")
                 else:
                     break

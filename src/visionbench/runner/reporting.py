@@ -10,14 +10,14 @@ from rich.console import Console
 from rich.table import Table
 
 from visionbench.tasks.contract import ProblemContract
+from visionbench.utils.atomic import write_text_atomically
 
 
 def write_json(data: Mapping, path: Path) -> Path:
-    """Write ``data`` as indented JSON (NaN -> null); refuses to overwrite an existing file."""
-    if path.exists():
-        raise FileExistsError(f"refusing to overwrite {path}")
+    """Write ``data`` as indented JSON (NaN -> null), atomically; refuses to overwrite an existing file."""
     clean = {key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in data.items()}
-    path.write_text(json.dumps(clean, indent=2, sort_keys=True) + "\n")
+    if not write_text_atomically(path, json.dumps(clean, indent=2, sort_keys=True) + "\n", replace=False):
+        raise FileExistsError(f"refusing to overwrite {path}")
     return path
 
 

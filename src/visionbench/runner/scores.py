@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
+
+from visionbench.utils.atomic import write_atomically, write_text_atomically
 
 SCORES_FILE = "scores.npz"
 ENVIRONMENT_FILE = "env.json"
@@ -61,42 +60,26 @@ def _checked(split: str, fields: Mapping[str, np.ndarray]) -> dict[str, np.ndarr
     return arrays
 
 
-def _replace_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``; nothing is left behind
-    when ``write`` fails."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_scores(run_dir: str | Path, scores: Mapping[str, Mapping[str, np.ndarray]]) -> Path:
     """Write ``{split: {field: array}}`` to ``<run_dir>/scores.npz`` and each split's manifest and sample count into
     ``<run_dir>/env.json`` (created when absent, else its ``splits`` entry added); both atomically. Refuses to
     overwrite an earlier ``scores.npz`` or manifests; returns the path of ``scores.npz``."""
     run_dir = Path(run_dir)
     path = run_dir / SCORES_FILE
-    if path.exists():
-        raise FileExistsError(f"refusing to overwrite {path}")
     checked = {split: _checked(split, fields) for split, fields in scores.items()}
     environment_path = run_dir / ENVIRONMENT_FILE
     environment = json.loads(environment_path.read_text()) if environment_path.exists() else {}
     if "splits" in environment:
         raise FileExistsError(f"{environment_path} already records split manifests: refusing to overwrite them")
     arrays = {f"{split}/{field}": values for split, fields in checked.items() for field, values in fields.items()}
-    _replace_atomically(path, lambda stream: np.savez_compressed(stream, **arrays))
+    if not write_atomically(path, lambda stream: np.savez_compressed(stream, **arrays), replace=False):
+        raise FileExistsError(f"refusing to overwrite {path}")
     environment["splits"] = {
         split: {"manifest": split_manifest(fields[SAMPLE_ID]), "samples": len(fields[SAMPLE_ID])}
         for split, fields in checked.items()
     }
     text = json.dumps(environment, indent=2, sort_keys=True) + "\n"
-    _replace_atomically(environment_path, lambda stream: stream.write(text.encode("utf-8")))
+    write_text_atomically(environment_path, text, replace=True)
     return path
 
 
