@@ -6,6 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from visionbench.runner.cli import entry_point, exit_on_invalid_command_line
+from visionbench.runner.resume import apply_resume
 from visionbench.runner.train import train
 
 
@@ -17,4 +18,5 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     exit_on_invalid_command_line(Path(__file__).parent / "conf", "train")
+    apply_resume(Path(__file__).parent / "conf", "train")  # ckpt_path=last | <run dir> | <file>: the original run dir
     main()

@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import get_class
 from omegaconf import OmegaConf
-from torch.utils.data import Dataset, RandomSampler, SequentialSampler, Subset, TensorDataset
+from torch.utils.data import Dataset, SequentialSampler, Subset, TensorDataset
 
 import visionbench.data
 from tests.helpers import CONF, FIXTURES
@@ -30,7 +30,7 @@ from visionbench.data.flow.datasets import (
 )
 from visionbench.data.flow.synthetic_flow import SyntheticFlowDataModule
 from visionbench.data.flow.transforms import FlowAugmentation
-from visionbench.data.loaders import RANK_STRIDE, seed_worker_pipeline
+from visionbench.data.loaders import RANK_STRIDE, EpochShuffle, ResumableLoader, seed_worker_pipeline
 from visionbench.data.segmentation.ade20k import ADE20KDataModule
 from visionbench.data.segmentation.folder import FolderSegmentationDataModule
 from visionbench.data.segmentation.synthetic_shapes import SyntheticShapesDataModule
@@ -127,10 +127,10 @@ def test_loaders_seed_per_worker_and_per_rank_alike(
         loader = datamodule.loader(split)
         assert loader.worker_init_fn is seed_worker_pipeline
         assert loader.persistent_workers == (datamodule.num_workers > 0)
-        if split == "train":  # shuffled by a generator of the seed; the in-process stream reseeded for this rank
-            assert isinstance(loader.sampler, RandomSampler) and loader.generator.initial_seed() == datamodule.seed
-            assert loader.batch_size == datamodule.batch_size
-            assert seeds == [datamodule.seed + 2 * RANK_STRIDE]
+        if split == "train":  # order and augmentations drawn per (seed, epoch[, index]) when loaded, not here
+            assert isinstance(loader.sampler, EpochShuffle) and loader.sampler.seed == datamodule.seed
+            assert isinstance(loader, ResumableLoader) and loader.batch_size == datamodule.batch_size
+            assert seeds == []
         else:
             assert isinstance(loader.sampler, SequentialSampler) and loader.batch_size == datamodule.val_batch_size
             assert seeds == []

@@ -35,6 +35,14 @@ def test_runs_differing_only_in_seed_and_folders_are_one_row(tmp_path: Path) -> 
     assert seed_stats([run.metrics["val/score"] for run in cell]).mean == pytest.approx(0.6)
 
 
+def test_trial_numbers_and_logger_settings_do_not_split_rows(tmp_path: Path) -> None:
+    for trial, (logger, score) in enumerate([("csv", 0.5), ("wandb", 0.7)]):
+        changes = {"callbacks.optuna_pruning.trial_number": trial, "logger.name": logger}
+        write_run(tmp_path / f"trial{trial}", {"val/score": score}, changes)
+    grouping = group_runs(scan([str(tmp_path)]).runs, "score")
+    assert len(grouping.rows) == 1 and grouping.label_keys == []
+
+
 def test_rows_are_named_by_the_differing_choices_and_the_settings_they_do_not_explain(tmp_path: Path) -> None:
     # model choice changes model.* (explained by the choice); optim.lr set on the command line is shown
     write_run(tmp_path / "a", {"val/score": 0.5})

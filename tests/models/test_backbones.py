@@ -9,6 +9,7 @@ import torch
 from tests.helpers import FIXTURES
 from visionbench.models.backbones import VGG16, ResNet
 from visionbench.models.backbones.vgg import convert_torchvision_vgg16
+from visionbench.utils.checkpoints import CheckpointError
 
 REFERENCE = FIXTURES / "reference_models"
 COUNTS = json.loads((REFERENCE / "parameter_counts.json").read_text())
@@ -120,7 +121,7 @@ def test_wrong_checkpoint_names_the_offending_keys(tmp_path: Path) -> None:
     assert str(path) in message
     with pytest.raises(ValueError, match=r"missing keys:.*stem\.0\.weight"):
         ResNet(18, deep_stem=True, weights=tmp_path / "broken.pth")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(CheckpointError, match=r"absent\.pth does not exist$"):
         ResNet(18, weights=tmp_path / "absent.pth")
 
 

@@ -17,6 +17,7 @@ from visionbench.runner import run_dir
 from visionbench.runner.builders import build_task
 from visionbench.runner.evaluate import evaluate
 from visionbench.runner.train import train
+from visionbench.utils.checkpoints import CheckpointError
 
 
 def _metrics(directory: Path) -> dict[str, float | None]:
@@ -109,14 +110,14 @@ def test_optimized_metric_that_was_not_logged_is_named(tiny_train_cfg: DictConfi
 @pytest.mark.parametrize("argument", ["ckpt_path", "run_dir"])
 def test_evaluate_names_a_missing_checkpoint_or_run(tmp_path: Path, argument: str) -> None:
     missing = tmp_path / "nowhere" / "epoch_001.ckpt"
-    with pytest.raises(FileNotFoundError, match="nowhere"):
+    with pytest.raises(CheckpointError if argument == "ckpt_path" else FileNotFoundError, match="nowhere"):
         evaluate(compose_config("evaluate", [f"{argument}={missing}"], tmp_path))
 
 
 def test_resuming_from_a_missing_checkpoint_is_a_clear_error(tiny_train_cfg: DictConfig) -> None:
     with open_dict(tiny_train_cfg):
         tiny_train_cfg.ckpt_path = "/no/such/file.ckpt"
-    with pytest.raises(FileNotFoundError, match="/no/such/file.ckpt"):
+    with pytest.raises(CheckpointError, match="^checkpoint /no/such/file.ckpt does not exist$"):
         train(tiny_train_cfg)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
-from visionbench.data.loaders import rank_seed, reseed_dataset, split_loader
+from visionbench.data.loaders import split_loader
 
 __all__ = ["SPLITS", "STAGE_SPLITS", "VisionDataModule"]
 
@@ -31,16 +31,15 @@ class VisionDataModule(pl.LightningDataModule, ABC):
 
     ``setup(stage)`` builds the splits the stage needs (:data:`STAGE_SPLITS`), each once, into :attr:`datasets`
     (also :attr:`train_set`, :attr:`val_set`, :attr:`test_set`). Every loader comes from
-    :func:`~visionbench.data.loaders.split_loader`: the training one shuffled with a generator seeded by ``seed``,
-    the evaluation ones in order with ``val_batch_size``; workers reseed the dataset's augmentation stream per
-    worker and rank (:func:`~visionbench.data.loaders.seed_worker_pipeline`), and the training loader reseeds the
-    in-process stream (``num_workers=0``) with ``seed`` on this rank (:func:`~visionbench.data.loaders.rank_seed`).
+    :func:`~visionbench.data.loaders.split_loader`: the training one resumable, its order and augmentations a
+    function of ``(seed, epoch)`` (so a resumed run sees the data an uninterrupted one saw), the evaluation ones in
+    order with ``val_batch_size``.
 
     Args:
         batch_size: training batch size per process (> 0).
         val_batch_size: batch size of the validation and test loaders (> 0); None: ``batch_size``.
         num_workers: DataLoader worker processes (>= 0).
-        seed: seed of the training shuffle and of the augmentation streams.
+        seed: seed of the training order and augmentations (with the epoch and the sample index).
         pin_memory: DataLoader ``pin_memory`` (useful on GPU).
         drop_last: drop the last incomplete training batch (a training set smaller than one batch keeps it).
         collate_fn: turns a list of samples into a batch (None: PyTorch's ``default_collate``).
@@ -109,10 +108,7 @@ class VisionDataModule(pl.LightningDataModule, ABC):
             raise RuntimeError(f"{self.name} has no {split} split")
         if split not in self.datasets:
             raise RuntimeError(f"the {split} split of {self.name} is not built: call setup() first")
-        dataset = self.datasets[split]
-        if split == "train":
-            reseed_dataset(dataset, rank_seed(self.seed, self.trainer))
-        return split_loader(self, dataset, train=split == "train")
+        return split_loader(self, self.datasets[split], train=split == "train")
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train")

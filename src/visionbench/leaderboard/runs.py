@@ -1,7 +1,9 @@
 """Run directories as the leaderboard reads them: training runs, evaluate runs and the jobs of multiruns, found from
 paths and globs. A run directory is a folder with a ``metrics.json``; it also holds ``config.yaml`` (the resolved
 setup; an evaluate run's has an ``evaluation:`` node), ``env.json`` (environment, split manifests), ``scores.npz``
-(per-sample scores), ``run.json`` (training runs) and ``.hydra/`` (the config group choices and overrides)."""
+(per-sample scores), ``run.json`` (training runs), ``status.json`` and ``.hydra/`` (the config group choices and
+overrides). Runs whose status.json is not ``done`` (failed, pruned, unfinished) are skipped, and so are the earlier
+attempts a resumed sweep keeps in ``failed_attempts/``."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import yaml
 
 from visionbench.leaderboard.errors import LeaderboardError
 from visionbench.runner.scores import read_scores
+from visionbench.runner.status import DONE, STATUS_FILE, read_status
+from visionbench.sweeps.names import FAILED_ATTEMPTS
 
 METRICS_FILE = "metrics.json"
 BENCHMARK_FILE = "benchmark.csv"
@@ -204,19 +208,37 @@ def read_run(path: Path) -> Run:
     return run
 
 
+def _unfinished(path: Path) -> str | None:
+    """Why the run in ``path`` cannot be ranked according to its status.json (failed, pruned, still running or
+    killed), None when it is done."""
+    try:
+        record = read_status(path)
+    except ValueError as error:
+        return str(error)
+    if record is None or record["status"] == DONE:
+        return None
+    reason = f": {record['reason']}" if record.get("reason") else ""
+    return f"status {record['status']}{reason}"
+
+
 def _walk(root: Path, scan: Scan) -> None:
-    """Add every run below ``root`` (a folder with metrics.json ends the descent) and every benchmark CSV."""
+    """Add every run below ``root`` (a folder with metrics.json ends the descent; a run whose status.json is not
+    ``done`` is skipped; a sweep's ``failed_attempts`` are not entered) and every benchmark CSV."""
     for folder, subfolders, files in os.walk(root):
         here = Path(folder)
         if BENCHMARK_FILE in files:
             scan.benchmarks.append(here / BENCHMARK_FILE)
+        if STATUS_FILE in files and (reason := _unfinished(here)):
+            scan.skipped.append(Skipped(here, reason))
+            subfolders[:] = []
+            continue
         if METRICS_FILE in files:
             scan.runs.append(read_run(here))
             subfolders[:] = []
             continue
         if "config.yaml" in files or ".hydra" in subfolders:
             scan.skipped.append(Skipped(here, "no metrics.json (the run failed or has not finished)"))
-        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith(".") and name != FAILED_ATTEMPTS)
 
 
 def scan(patterns: Sequence[str]) -> Scan:

@@ -17,8 +17,11 @@ class Absent:
 
 
 ABSENT = Absent()
-LOCATION_ROOTS = ("paths", "hydra")
-"""Top-level config nodes that only say where things are (run folders, data roots): never compared."""
+LOCATION_ROOTS = ("paths", "hydra", "logger")
+"""Top-level config nodes that only say where things are (run folders, data roots) or where a run is logged:
+never compared."""
+BOOKKEEPING_KEYS = frozenset({"callbacks.optuna_pruning.trial_number"})
+"""Keys that identify a job within its sweep without changing what it computes: never compared."""
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -44,9 +47,10 @@ def select(tree: Mapping[str, Any], key: str) -> Any:
 
 
 def without_locations(flat: Mapping[str, Any], paths: Mapping[str, Any]) -> dict[str, Any]:
-    """``flat`` without the location nodes (``paths.*``, ``hydra.*``), every string that starts with one of the run's
-    ``paths`` (its output folder, the data folder) rewritten to start with ``<paths.NAME>`` instead, so that two runs
-    with the same settings in different folders or on different machines compare equal."""
+    """``flat`` without the location nodes (``paths.*``, ``hydra.*``, ``logger.*``) and the bookkeeping keys, every
+    string that starts with one of the run's ``paths`` (its output folder, the data folder) rewritten to start with
+    ``<paths.NAME>`` instead, so that two runs with the same settings in different folders or on different machines
+    compare equal."""
     roots = sorted(
         ((str(value).rstrip("/"), name) for name, value in paths.items() if isinstance(value, str) and value),
         key=lambda item: -len(item[0]),
@@ -59,7 +63,11 @@ def without_locations(flat: Mapping[str, Any], paths: Mapping[str, Any]) -> dict
                     return f"<paths.{name}>{value[len(root) :]}"
         return value
 
-    return {key: relocated(value) for key, value in flat.items() if key.split(".", 1)[0] not in LOCATION_ROOTS}
+    return {
+        key: relocated(value)
+        for key, value in flat.items()
+        if key.split(".", 1)[0] not in LOCATION_ROOTS and key not in BOOKKEEPING_KEYS
+    }
 
 
 def canonical(value: Any) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from visionbench.utils.checkpoints import load_state_dict_checked, read_checkpoint
+from visionbench.utils.checkpoints import CheckpointError, load_state_dict_checked, read_checkpoint
 
 StateDict = dict[str, Tensor]
 NESTED_STATE_KEYS = ("state_dict", "model", "model_state_dict", "params")
@@ -56,11 +56,9 @@ def read_state_dict(path: str | Path) -> StateDict:
             raise ValueError(f"model.weights: {path} is not a readable safetensors file: {error}") from error
     try:
         content = read_checkpoint(path)
-    except ValueError as error:
-        cause = error.__cause__ or error
-        reason = f"{type(cause).__name__}: {(str(cause).splitlines() or [''])[0]}"
+    except CheckpointError as error:
         raise ValueError(
-            f"model.weights: {path} cannot be read by torch.load(weights_only=True) ({reason}); expected a "
+            f"model.weights: {path} cannot be read by torch.load(weights_only=True): it {error.problem}; expected a "
             ".pth/.pt/.ckpt state dict or a .safetensors file"
         ) from error
     for key in NESTED_STATE_KEYS:

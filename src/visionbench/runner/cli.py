@@ -6,7 +6,9 @@
   fails before the run starts with one line naming the key, the value and the closest valid key or the expected type,
   instead of Hydra's multi-line message or a traceback from deep inside instantiation.
 - A config, dataset layout or dataset format error during a run (:data:`~visionbench.runner.errors.USER_ERRORS`)
-  prints its message without a traceback (the run's log file keeps it) and exits with status 1.
+  prints its message without a traceback (the run's log file keeps it) and exits with status 1; in a job of a
+  multirun it is recorded in the job's status.json and the sweep goes on.
+- ``seeds=N`` (N runs: seed=1..N) is refused in one line without ``-m``, or when N is not a whole number >= 1.
 
 With ``HYDRA_FULL_ERROR=1`` the last two are left to Hydra, which then shows complete tracebacks.
 """
@@ -19,13 +21,16 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, HydraException
+from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from visionbench.runner.config_check import check_arguments, unknown_key_message
-from visionbench.runner.errors import USER_ERRORS, ConfigError
+from visionbench.runner.errors import USER_ERRORS, ConfigError, record_refused_run
+from visionbench.sweeps.seeds import expand_seeds
 
 SWEEP_SYNTAX = ("(", "*", "[")
 # flags after which the command line is not one config composed from conf/<name>.yaml: left to Hydra
@@ -101,6 +106,17 @@ def invalid_command_line_message(conf_dir: Path, config_name: str, arguments: Se
         return None
     try:
         check_arguments(cfg)
+        check_single_run(cfg)
+    except ConfigError as error:
+        return str(error)
+    return None
+
+
+def invalid_seeds_message(arguments: Sequence[str]) -> str | None:
+    """One line for a ``seeds=`` argument that is not one whole number >= 1 (or that comes with ``seed=``), else
+    None; checked before Hydra starts, for single runs and multiruns alike."""
+    try:
+        expand_seeds([argument for argument in arguments if "=" in argument and not argument.startswith("-")])
     except ConfigError as error:
         return str(error)
     return None
@@ -108,29 +124,57 @@ def invalid_command_line_message(conf_dir: Path, config_name: str, arguments: Se
 
 def exit_on_invalid_command_line(conf_dir: Path, config_name: str, arguments: Sequence[str] | None = None) -> None:
     """Before Hydra starts a run: list the options of a group when an argument names a missing one, or print one line
-    for an unknown key or a wrongly typed value; exit with status 1 in both cases."""
+    for an unknown key, a wrongly typed value or a bad ``seeds=``; exit with status 1 in these cases."""
     arguments = sys.argv[1:] if arguments is None else arguments
     options = unknown_option_message(arguments, conf_dir)
     if options:
         print(options, file=sys.stderr)
         raise SystemExit(1)
-    message = None if full_error() else invalid_command_line_message(conf_dir, config_name, arguments)
+    if full_error():
+        return
+    message = invalid_seeds_message(arguments) or invalid_command_line_message(conf_dir, config_name, arguments)
     if message:
         exit_with_error(message)
 
 
+def in_multirun() -> bool:
+    """Whether this process runs a job of a multirun (``-m``)."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def check_single_run(cfg: DictConfig) -> None:
+    """Refuse ``seeds=N`` outside a multirun: it stands for N runs (``seed=1..N``), which only a sweep launches."""
+    if cfg.get("seeds") is not None:
+        raise ConfigError(
+            f"seeds={cfg.seeds} asks for {cfg.seeds} runs (seed=1..{cfg.seeds}), which only a multirun launches: "
+            "add -m (e.g. python train.py -m seeds=3), or set seed=<n> for one run"
+        )
+
+
 def entry_point(run: Callable[[DictConfig], Result]) -> Callable[[DictConfig], Result]:
-    """Wrap an entry point's Hydra task function: check ``cfg`` against the targets it builds, then run it; a user
-    error (a config, dataset layout or dataset format error) prints one ``<script>: error: ...`` message and exits
-    with status 1, without a traceback."""
+    """Wrap an entry point's Hydra task function: check ``cfg`` against the targets it builds, then run it.
+
+    A user error (a config, dataset layout or dataset format error) in a single run prints one
+    ``<script>: error: ...`` message and exits with status 1, without a traceback. In a job of a multirun it is
+    raised instead, so that Hydra's launcher returns it as that job's failure and the sweep goes on (a ``SystemExit``
+    would end the whole sweep); an error found before the run starts is recorded in the job's ``status.json``
+    (errors during the run are recorded by :func:`~visionbench.runner.errors.reports_run_dir`)."""
 
     @functools.wraps(run)
     def wrapper(cfg: DictConfig) -> Result:
+        multirun = in_multirun()
         try:
-            check_arguments(cfg)
+            try:
+                check_arguments(cfg)
+                if not multirun:
+                    check_single_run(cfg)
+            except USER_ERRORS as error:
+                if multirun:
+                    record_refused_run(Path(HydraConfig.get().runtime.output_dir), error)
+                raise
             return run(cfg)
         except USER_ERRORS as error:
-            if full_error():
+            if multirun or full_error():
                 raise
             exit_with_error(str(error))
 

@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from visionbench.data.errors import DatasetFormatError, DatasetLayoutError
+from visionbench.data.image import read_png_header
 
 __all__ = [
     "FLO_MAGIC",
@@ -61,6 +62,19 @@ _FLO_UNKNOWN_VALUE = np.float32(1e10)  # what write_flo stores for invalid pixel
 
 def _missing(path: Path, what: str) -> DatasetLayoutError:
     return DatasetLayoutError(f"{what} {path} does not exist")
+
+
+def _read_png_unchanged(path: Path, what: str) -> np.ndarray:
+    """``cv2.imread(IMREAD_UNCHANGED)`` of an existing PNG, its header's size checked first; an undecodable file
+    raises :class:`DatasetFormatError`."""
+    read_png_header(path)
+    try:
+        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # OpenCV's own limits, e.g. on the pixel count of a non-PNG header
+        raw = None
+    if raw is None:
+        raise DatasetFormatError(f"cannot read {what} {path} (corrupt or not an image OpenCV can decode)")
+    return raw
 
 
 # --------------------------------------------------------------------------------------------------
@@ -147,9 +161,7 @@ def read_kitti_flow(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise _missing(path, "KITTI flow PNG")
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise DatasetFormatError(f"cannot read KITTI flow PNG {path} (corrupt or not an image OpenCV can decode)")
+    raw = _read_png_unchanged(path, "KITTI flow PNG")
     if raw.dtype != np.uint16 or raw.ndim != 3 or raw.shape[2] != 3:
         channels = 1 if raw.ndim == 2 else raw.shape[2]
         raise DatasetFormatError(
@@ -189,9 +201,7 @@ def read_binary_mask_png(path: str | os.PathLike, what: str = "mask") -> np.ndar
     path = Path(path)
     if not path.is_file():
         raise _missing(path, what)
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise DatasetFormatError(f"cannot read {what} {path} (corrupt or not an image OpenCV can decode)")
+    raw = _read_png_unchanged(path, what)
     if raw.dtype != np.uint8:
         raise DatasetFormatError(f"{what} {path} is {raw.dtype}; expected an 8-bit PNG (255 = set, 0 = not)")
     if raw.ndim == 3:

@@ -36,7 +36,7 @@ from torch.utils.data import Dataset
 
 from visionbench.data.datamodule import VisionDataModule
 from visionbench.data.errors import DatasetFormatError, DatasetLayoutError, root_hint
-from visionbench.data.image import IMAGENET_MEAN, IMAGENET_STD, read_rgb_image
+from visionbench.data.image import IMAGENET_MEAN, IMAGENET_STD, read_png_header, read_rgb_image
 from visionbench.data.segmentation.ade20k_classes import CLASS_NAMES, PALETTE
 from visionbench.data.segmentation.transforms import (
     reseed_transform,
@@ -119,12 +119,15 @@ def read_ade20k_raw_mask(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     try:
+        read_png_header(path)
         with Image.open(path) as image:
             mode = image.mode
             array = np.asarray(image)
     except FileNotFoundError:
         raise DatasetLayoutError(f"mask {path} does not exist; {EXPECTED_LAYOUT}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except DatasetFormatError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise DatasetFormatError(f"cannot read mask {path} (corrupt or not a PNG): {error}") from error
     if mode in _COLOUR_MODES:
         colour = array[..., :3]

@@ -42,7 +42,7 @@ from torch.utils.data import Dataset, default_collate
 
 from visionbench.data.datamodule import VisionDataModule
 from visionbench.data.errors import DatasetFormatError, DatasetLayoutError, root_hint
-from visionbench.data.image import IMAGENET_MEAN, IMAGENET_STD, read_rgb_image
+from visionbench.data.image import IMAGENET_MEAN, IMAGENET_STD, read_png_header, read_rgb_image
 from visionbench.data.segmentation.check import IMAGE_WITHOUT_MASK, LAYOUT, MASK_WITHOUT_IMAGE
 from visionbench.data.segmentation.transforms import reseed_transform
 
@@ -305,6 +305,7 @@ class MaskReader:
 
     def __call__(self, path: str | Path) -> np.ndarray:
         try:
+            read_png_header(path)
             with Image.open(path) as image:
                 image.load()
                 mode = image.mode
@@ -312,7 +313,9 @@ class MaskReader:
                     array = np.asarray(image.convert("RGB"))
                 else:
                     array = np.asarray(image)
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
+        except DatasetFormatError:
+            raise
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
             raise DatasetFormatError(f"cannot read mask {path}: {error}") from error
         if mode in ("LA", "La", "PA"):
             array, mode = array[..., 0], mode[0]

@@ -24,6 +24,11 @@ import numpy as np
 from visionbench.data.errors import DatasetFormatError, DatasetLayoutError
 
 TableKind = Literal["gt", "det", "result"]
+MAX_INTEGER = 2**31 - 1
+"""Largest frame, id or class accepted in a MOTChallenge file (larger is a corrupt line, not a real number)."""
+MAX_SEQ_LENGTH = 1_000_000
+"""Largest ``seqLength`` accepted in ``seqinfo.ini`` (frames are indexed up to it, so a corrupt value is refused)."""
+MAX_IMAGE_SIDE = 100_000
 
 _COLUMN_COUNTS: dict[str, tuple[int, ...]] = {"gt": (9, 10), "det": (7, 10), "result": (6, 7, 8, 9, 10)}
 _EXPECTED: dict[str, str] = {
@@ -115,10 +120,20 @@ def read_mot_table(path: str | Path, kind: TableKind) -> MotTable:
     return table
 
 
+def read_utf8_text(path: Path, what: str) -> str:
+    """The text of ``path``; :class:`DatasetFormatError` naming the file and the first bad byte when it is not UTF-8."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DatasetFormatError(
+            f"{path}: not a UTF-8 text {what} (byte {error.object[error.start]:#04x} at offset {error.start})"
+        ) from None
+
+
 def _parse_rows(path: Path, kind: TableKind) -> tuple[np.ndarray, np.ndarray]:
     """``(values (N, columns), 1-based line numbers)`` of the non-blank lines. Well-formed comma-separated files
     take numpy's fast reader; anything else goes through :func:`_parse_rows_checked`, which names the bad line."""
-    text = path.read_text()
+    text = read_utf8_text(path, f"MOTChallenge {kind} file")
     line_numbers = np.asarray([n for n, line in enumerate(text.splitlines(), start=1) if line.strip()], np.int64)
     if not len(line_numbers):
         return np.zeros((0, 0)), line_numbers
@@ -139,7 +154,7 @@ def _parse_rows_checked(path: Path, kind: TableKind) -> tuple[np.ndarray, np.nda
     rows: list[list[float]] = []
     line_numbers: list[int] = []
     width: int | None = None
-    with path.open() as handle:
+    with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             text = line.strip()
             if not text:
@@ -177,6 +192,10 @@ def _is_number(field: str) -> bool:
 def _require_integers(path: Path, line_numbers: np.ndarray, column: np.ndarray, name: str) -> None:
     if (bad := np.flatnonzero(column != np.round(column))).size:
         raise DatasetFormatError(f"{path}:{line_numbers[bad[0]]}: {name} {column[bad[0]]:g} is not an integer")
+    if (bad := np.flatnonzero(np.abs(column) > MAX_INTEGER)).size:
+        raise DatasetFormatError(
+            f"{path}:{line_numbers[bad[0]]}: {name} {column[bad[0]]:g} is out of range (|{name}| <= {MAX_INTEGER})"
+        )
 
 
 def _require_unique_ids_per_frame(table: MotTable) -> None:
@@ -243,10 +262,10 @@ def read_seqinfo(path: str | Path) -> SequenceInfo:
         raise DatasetLayoutError(
             f"{path}: seqinfo.ini not found (expected <sequence>/seqinfo.ini with a [Sequence] section)"
         )
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)  # values are taken literally ('%' included)
     parser.optionxform = str  # keys are camelCase
     try:
-        parser.read(path)
+        parser.read_string(read_utf8_text(path, "seqinfo.ini"), source=str(path))
     except configparser.Error as error:
         raise DatasetFormatError(f"{path}: not an ini file ({error})") from error
     if "Sequence" not in parser:
@@ -260,6 +279,12 @@ def read_seqinfo(path: str | Path) -> SequenceInfo:
             values[key] = convert(section[key])
         except ValueError:
             raise DatasetFormatError(f"{path}: {key}={section[key]!r} is not a {convert.__name__}") from None
+    limits = {"seqLength": MAX_SEQ_LENGTH, "imWidth": MAX_IMAGE_SIDE, "imHeight": MAX_IMAGE_SIDE}
+    for key, limit in limits.items():
+        if not 0 < values[key] <= limit:
+            raise DatasetFormatError(f"{path}: {key}={values[key]} is out of range (expected 1..{limit})")
+    if not 0 < values["frameRate"] < float("inf"):
+        raise DatasetFormatError(f"{path}: frameRate={values['frameRate']} is not a positive number")
     return SequenceInfo(
         name=values["name"],
         im_dir=values["imDir"],
