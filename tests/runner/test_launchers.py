@@ -18,22 +18,6 @@ def run_train(arguments: list[str], log_dir: Path, timeout: int = 300) -> subpro
 
 
 @pytest.mark.slow
-def test_multirun_over_losses_writes_one_multirun_directory(tmp_path: Path) -> None:
-    run_train(["-m", "loss=ce,dice,ce_then_dice"], tmp_path)
-    (sweep,) = (tmp_path / "train" / "multiruns").iterdir()
-    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
-    assert [job.split("__")[0] for job in jobs] == ["loss=ce", "loss=ce_then_dice", "loss=dice"]  # named by overrides
-    losses = []
-    for job in jobs:
-        metrics = json.loads((sweep / job / "metrics.json").read_text())
-        assert 0.0 <= metrics["val/mIoU"] <= 1.0
-        losses.append(
-            sorted((sweep / job / "config.yaml").read_text().split("terms:")[1].split("schedule:")[0].split())
-        )
-    assert len({tuple(terms) for terms in losses}) == 3
-
-
-@pytest.mark.slow
 def test_ddp_on_two_cpu_processes_logs_the_same_metric_keys(tmp_path: Path) -> None:
     run_train(["trainer=ddp_cpu"], tmp_path / "ddp")
     run_train([], tmp_path / "single")
