@@ -2,6 +2,10 @@
 the repository, its config tree and the fixtures."""
 
 import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -59,3 +63,18 @@ def subprocess_env() -> dict[str, str]:
     """Environment for running train.py / evaluate.py in a child process (offline, quiet)."""
     env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true", PYTHONWARNINGS="ignore")
     return env
+
+
+def train_in(
+    root: Path, arguments: Sequence[str], wrapper: str | None = None, wrapper_arguments: Sequence[str] = ()
+) -> subprocess.CompletedProcess:
+    """Run train.py with ``arguments`` in ``root`` (outputs under ``root/outputs``, one CPU thread); with ``wrapper``
+    (Python source that ends by running ``$TRAIN_SCRIPT``), through that script, given ``wrapper_arguments`` first."""
+    command = [sys.executable, str(REPO / "train.py"), *arguments]
+    if wrapper is not None:
+        script = root / "wrapper.py"
+        script.write_text(textwrap.dedent(wrapper))
+        command = [sys.executable, str(script), *wrapper_arguments, *arguments]
+    env = {**os.environ, "PROJECT_ROOT": str(root), "OMP_NUM_THREADS": "1", "TRAIN_SCRIPT": str(REPO / "train.py")}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)

@@ -12,8 +12,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ import torch
 from omegaconf import OmegaConf
 from torch.utils.data import Dataset
 
-from tests.helpers import REPO
+from tests.helpers import train_in
 from visionbench.callbacks.exact_resume import capture_random_states, restore_random_states
 from visionbench.callbacks.last_checkpoint import LastCheckpoint
 from visionbench.data.loaders import EpochSeededSamples, EpochShuffle, ResumableLoader, epoch_seed
@@ -276,15 +274,11 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 def _train(root: Path, arguments: list[str], kill: tuple[str, int] | None = None) -> subprocess.CompletedProcess:
-    """Run train.py with ``arguments`` in ``root`` (outputs under ``root/outputs``); with ``kill=(hook, when)``,
-    through a wrapper that SIGKILLs the process right after LastCheckpoint's ``hook`` saved at that step / epoch."""
-    command = [sys.executable, str(REPO / "train.py"), *arguments]
-    if kill:
-        script = root / "killer.py"
-        script.write_text(textwrap.dedent(KILLER))
-        command = [sys.executable, str(script), kill[0], str(kill[1]), *arguments]
-    env = {**os.environ, "PROJECT_ROOT": str(root), "OMP_NUM_THREADS": "1", "TRAIN_SCRIPT": str(REPO / "train.py")}
-    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    """Run train.py with ``arguments`` in ``root``; with ``kill=(hook, when)``, through a wrapper that SIGKILLs the
+    process right after LastCheckpoint's ``hook`` saved at that step / epoch."""
+    if kill is None:
+        return train_in(root, arguments)
+    return train_in(root, arguments, KILLER, [kill[0], str(kill[1])])
 
 
 def _run_dirs(root: Path, task_name: str) -> list[Path]:

@@ -34,7 +34,7 @@ def test_status_round_trip(tmp_path: Path) -> None:
     assert read_status(tmp_path)["return_value"] == [0.5, None]
     write_status(tmp_path, "done", return_value={"val/mIoU": 0.5})  # evaluate.py's metrics: kept in metrics.json
     assert read_status(tmp_path)["return_value"] is None
-    assert STATUSES == ("running", "done", "failed", "pruned")
+    assert STATUSES == ("running", "done", "failed", "pruned", "interrupted", "diverged")
 
 
 def test_bad_status_files_and_values_are_refused_with_the_file_named(tmp_path: Path) -> None:

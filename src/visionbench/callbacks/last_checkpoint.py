@@ -18,7 +18,7 @@ from pytorch_lightning.callbacks import Checkpoint
 LAST_CHECKPOINT = "last.ckpt"
 
 
-def _validation_follows(trainer: pl.Trainer, batch_idx: int) -> bool:
+def validation_follows(trainer: pl.Trainer, batch_idx: int) -> bool:
     """Whether validation runs right after this training batch (the epoch's last batch, or every ``val_check_batch``).
     Lightning resumes a checkpoint saved there as if that validation had run, so the step save is left to the save
     that follows the validation."""
@@ -59,10 +59,10 @@ class LastCheckpoint(Checkpoint):
     ) -> None:
         step = trainer.global_step
         due = self.every_n_train_steps and step and step % self.every_n_train_steps == 0 and step != self._saved_step
-        if due and self._saving(trainer) and not _validation_follows(trainer, batch_idx):
-            trainer.save_checkpoint(self.path)
+        if due and self._saving(trainer) and not validation_follows(trainer, batch_idx):
+            trainer.save_checkpoint(self.path, weights_only=False)  # the full state, to resume from
             self._saved_step = step
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._saving(trainer):
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)  # the full state, to resume from

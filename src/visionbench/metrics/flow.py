@@ -6,6 +6,9 @@ Definitions (on the *valid* pixels of the ground truth only):
 - px1, px3, px5: fraction (in [0, 1]) of pixels whose EPE is *below* 1, 3, 5 px (RAFT's ``1px/3px/5px``).
 - Fl: fraction (in [0, 1]) of outliers by KITTI 2015's rule, EPE > 3 px **and** EPE > 5 % of ``|gt|`` (KITTI's
   tables print it in percent: 100 x this value).
+- nonfinite: fraction (in [0, 1]) of pixels whose predicted flow is NaN or infinite. Such a pixel is never within
+  1 / 3 / 5 px, always an Fl outlier, and makes EPE NaN (``null`` in metrics.json): a method that outputs NaN cannot
+  score well, and the flag says why its EPE is missing.
 
 Two averaging conventions, both reported because published tables mix them:
 
@@ -36,12 +39,13 @@ from torch import Tensor
 
 from visionbench.metrics.samples import PerSampleMetric, Samples, Scores, resampled_sums
 
-STATISTICS = ("EPE", "px1", "px3", "px5", "Fl")
+STATISTICS = ("EPE", "px1", "px3", "px5", "Fl", "nonfinite")
 REGIONS = ("", "_noc", "_occ")  # all valid pixels, valid non-occluded, valid occluded
 FL_ABSOLUTE_PX = 3.0
 FL_RELATIVE = 0.05
-COUNT_FIELDS = ("px1", "px3", "px5", "fl")
-"""Per-pair pixel counts (int64): EPE < 1, < 3, < 5 px, and Fl outliers (the statistics after ``EPE``)."""
+COUNT_FIELDS = ("px1", "px3", "px5", "fl", "nonfinite")
+"""Per-pair pixel counts (int64): EPE < 1, < 3, < 5 px, Fl outliers and non-finite predictions (the statistics after
+``EPE``)."""
 PAIR_FIELDS = ("epe_sum", "valid", *COUNT_FIELDS)
 """Per-pair fields of a region (suffixed with the region: ``valid_noc``...): ``epe_sum`` float64 (sum of the EPE over
 the valid pixels), ``valid`` int64 (valid-pixel count) and :data:`COUNT_FIELDS`."""
@@ -57,12 +61,13 @@ def end_point_error(pred: Tensor, target: Tensor) -> Tensor:
 
 
 def pixel_statistics(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-pixel ``(EPE B,H,W float64, hits 4,B,H,W bool)``: the end-point error and whether it is < 1, < 3, < 5 px
-    and a KITTI outlier."""
+    """Per-pixel ``(EPE B,H,W float64, hits 5,B,H,W bool)``: the end-point error and whether it is < 1, < 3, < 5 px,
+    a KITTI outlier, and whether the prediction is non-finite (NaN EPE; an outlier, within no threshold)."""
     epe = end_point_error(pred.double(), target.double())
     magnitude = torch.linalg.vector_norm(target.double(), dim=1)
-    outlier = (epe > FL_ABSOLUTE_PX) & (epe > FL_RELATIVE * magnitude)
-    return epe, torch.stack([epe < 1, epe < 3, epe < 5, outlier])
+    nonfinite = ~torch.isfinite(pred).all(dim=1)
+    outlier = ((epe > FL_ABSOLUTE_PX) & (epe > FL_RELATIVE * magnitude)) | nonfinite
+    return epe, torch.stack([epe < 1, epe < 3, epe < 5, outlier, nonfinite])
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -70,8 +75,8 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 
 def flow_scores(samples: Mapping[str, np.ndarray]) -> Scores:
-    """EPE, px1, px3, px5, Fl (pooled) and ``..._per_image`` of per-pair fields (:data:`PAIR_FIELDS`, one entry per
-    pair), for every region whose fields are present (``EPE_noc``, ``px1_occ_per_image``...).
+    """EPE, px1, px3, px5, Fl, nonfinite (pooled) and ``..._per_image`` of per-pair fields (:data:`PAIR_FIELDS`, one
+    entry per pair), for every region whose fields are present (``EPE_noc``, ``px1_occ_per_image``...).
 
     Pooled: each field summed over the pairs, divided by the summed valid-pixel count. Per image: each pair's field
     divided by its valid-pixel count, averaged over the pairs that have valid pixels. NaN without any valid pixel.
@@ -102,7 +107,8 @@ def resampled_epe(samples: Mapping[str, np.ndarray], counts: np.ndarray) -> np.n
 
 
 class FlowMetrics(PerSampleMetric):
-    """EPE, px1/px3/px5 and Fl over a dataset, pixel-pooled and per-image, optionally split by occlusion.
+    """EPE, px1/px3/px5, Fl and the non-finite fraction over a dataset, pixel-pooled and per-image, optionally split
+    by occlusion.
 
     One row per pair (:class:`~visionbench.metrics.samples.PerSampleMetric`: gathered over DDP ranks,
     de-duplicated by the pairs' dataset indices): per region (all / non-occluded / occluded valid pixels) the EPE
@@ -116,10 +122,10 @@ class FlowMetrics(PerSampleMetric):
     True = occluded; ``indices`` the pairs' dataset indices. Values of ``target`` at invalid pixels are never used
     (they may be NaN or 1e10).
 
-    ``compute()`` returns 0-dim float64 tensors: ``EPE, px1, px3, px5, Fl`` (pooled) and
-    ``EPE_per_image, ..., Fl_per_image``; if any update carried an occlusion mask, also the same ten with
+    ``compute()`` returns 0-dim float64 tensors: ``EPE, px1, px3, px5, Fl, nonfinite`` (pooled) and
+    ``EPE_per_image, ..., nonfinite_per_image``; if any update carried an occlusion mask, also the same twelve with
     ``_noc`` / ``_occ`` after the statistic name (``EPE_noc``, ``px1_occ_per_image``, ...), computed over
-    the pairs that had a mask. px* and Fl are fractions in [0, 1]. A metric without any valid pixel is NaN.
+    the pairs that had a mask. px*, Fl and nonfinite are fractions in [0, 1]. A metric without any valid pixel is NaN.
     ``sample_scores()``: the per-pair :data:`PAIR_FIELDS` (the ``_noc`` / ``_occ`` ones only when some pair had an
     occlusion mask; zero for the pairs without one) and ``index``.
 
@@ -167,7 +173,7 @@ class FlowMetrics(PerSampleMetric):
         keep = valid[:, None]
         epe, hits = pixel_statistics(torch.where(keep, pred, 0), torch.where(keep, target, 0))
         region_masks = torch.stack(masks, dim=1)  # B,3,H,W
-        epe_sums = (epe[:, None] * region_masks).flatten(2).sum(dim=2)  # B,3
+        epe_sums = torch.where(region_masks, epe[:, None], 0).flatten(2).sum(dim=2)  # B,3; a NaN stays in its region
         counts = [region_masks.flatten(2).sum(dim=2)]  # valid pixels, B,3
         counts += [(hit[:, None] & region_masks).flatten(2).sum(dim=2) for hit in hits]
         has_occlusion = torch.full((len(pred),), occlusion is not None, dtype=torch.bool, device=pred.device)

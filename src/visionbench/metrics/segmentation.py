@@ -104,7 +104,10 @@ class SegmentationMetrics(PerSampleMetric):
       Dice = 2 intersection / (predicted + GT pixels); aAcc = correct pixels / labelled pixels;
     - a class absent from both prediction and GT (union 0) gets NaN IoU and Dice and is dropped from the
       means (NaN-means). A class predicted but absent from the GT has union > 0, hence IoU = Dice = 0, and
-      *does* count in mIoU / mDice (its Acc is NaN, so it does not count in mAcc).
+      *does* count in mIoU / mDice (its Acc is NaN, so it does not count in mAcc);
+    - a pixel whose scores are not all finite (NaN or infinite logits: a diverged model) predicts no class: it
+      counts in its GT class's labelled pixels (and union) but in no class's predictions, so it is wrong for every
+      class. ``argmax`` would otherwise read an all-NaN pixel as class 0 and hand the background class free hits.
 
     ``compute()`` returns ``aAcc``, ``mIoU``, ``mAcc``, ``mDice`` (0-dim float64, in [0, 1]) and the per-class
     ``IoU``, ``Acc``, ``Dice`` (shape ``(num_classes,)``, NaN for dropped classes); ``sample_scores()`` the
@@ -141,17 +144,19 @@ class SegmentationMetrics(PerSampleMetric):
         labels = preds.argmax(dim=1) if preds.is_floating_point() else preds
         labels, target = labels.long(), target.long()
         keep = target != self.ignore_index
+        predicted = keep & torch.isfinite(preds).all(dim=1) if preds.is_floating_point() else keep
         if self.validate_args:
-            self._check_range(labels[keep], target[keep])
+            self._check_range(labels[predicted], target[keep])
         # torch.bincount: under torch.use_deterministic_algorithms (Lightning's deterministic=True) integer bincount
         # without weights is exact and deterministic on CPU and CUDA. One bin per (image, class).
         c, bins = self.num_classes, len(target) * self.num_classes
         image = torch.arange(len(target), device=target.device).view(-1, *([1] * (target.ndim - 1))).expand_as(target)
-        offset = image[keep] * c
-        label_bin, pred_bin = offset + target[keep], offset + labels[keep]
+        label_bin = image[keep] * c + target[keep]
+        pred_bin = image[predicted] * c + labels[predicted]
+        hit_bin = (image * c + target)[predicted & (labels == target)]
         label_area = torch.bincount(label_bin, minlength=bins).view(-1, c)
         pred_area = torch.bincount(pred_bin, minlength=bins).view(-1, c)
-        intersection = torch.bincount(label_bin[label_bin == pred_bin], minlength=bins).view(-1, c)
+        intersection = torch.bincount(hit_bin, minlength=bins).view(-1, c)
         union = pred_area + label_area - intersection
         self.add_rows(indices, intersection=intersection, union=union, pred_area=pred_area, label_area=label_area)
 

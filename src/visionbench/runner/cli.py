@@ -9,8 +9,14 @@
   prints its message without a traceback (the run's log file keeps it) and exits with status 1; in a job of a
   multirun it is recorded in the job's status.json and the sweep goes on.
 - ``seeds=N`` (N runs: seed=1..N) is refused in one line without ``-m``, or when N is not a whole number >= 1.
+- Before Hydra writes anything (:mod:`~visionbench.runner.launch_checks`): ``hydra.run.dir=<a folder holding a run>``
+  is refused, so nothing of that run is rewritten, and an output location that cannot be created or written
+  (``paths.log_dir`` read-only, or under a file) is named in one line.
+- A run stopped by a signal or by divergence (:class:`~visionbench.runner.status.RunStopped`) prints one line with its
+  run directory and exits with the error's status: 128 + the signal number (143 SIGTERM, 130 SIGINT) for an
+  interrupted run, 1 for a diverged one.
 
-With ``HYDRA_FULL_ERROR=1`` the last two are left to Hydra, which then shows complete tracebacks.
+With ``HYDRA_FULL_ERROR=1`` the config and dataset errors are left to Hydra, which then shows complete tracebacks.
 """
 
 import functools
@@ -30,6 +36,8 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from visionbench.runner.config_check import check_arguments, unknown_key_message
 from visionbench.runner.errors import USER_ERRORS, ConfigError, record_refused_run
+from visionbench.runner.launch_checks import occupied_run_dir_message, unwritable_output_message
+from visionbench.runner.status import INTERRUPTED, RunStopped
 from visionbench.sweeps.seeds import expand_seeds
 
 SWEEP_SYNTAX = ("(", "*", "[")
@@ -109,7 +117,7 @@ def invalid_command_line_message(conf_dir: Path, config_name: str, arguments: Se
         check_single_run(cfg)
     except ConfigError as error:
         return str(error)
-    return None
+    return unwritable_output_message(cfg, arguments)
 
 
 def invalid_seeds_message(arguments: Sequence[str]) -> str | None:
@@ -124,12 +132,16 @@ def invalid_seeds_message(arguments: Sequence[str]) -> str | None:
 
 def exit_on_invalid_command_line(conf_dir: Path, config_name: str, arguments: Sequence[str] | None = None) -> None:
     """Before Hydra starts a run: list the options of a group when an argument names a missing one, or print one line
-    for an unknown key, a wrongly typed value or a bad ``seeds=``; exit with status 1 in these cases."""
+    for a ``hydra.run.dir`` holding a run, an unknown key, a wrongly typed value, a bad ``seeds=`` or an output
+    location that cannot be written; exit with status 1 in these cases."""
     arguments = sys.argv[1:] if arguments is None else arguments
     options = unknown_option_message(arguments, conf_dir)
     if options:
         print(options, file=sys.stderr)
         raise SystemExit(1)
+    occupied = occupied_run_dir_message(arguments)
+    if occupied:
+        exit_with_error(occupied)
     if full_error():
         return
     message = invalid_seeds_message(arguments) or invalid_command_line_message(conf_dir, config_name, arguments)
@@ -158,7 +170,11 @@ def entry_point(run: Callable[[DictConfig], Result]) -> Callable[[DictConfig], R
     ``<script>: error: ...`` message and exits with status 1, without a traceback. In a job of a multirun it is
     raised instead, so that Hydra's launcher returns it as that job's failure and the sweep goes on (a ``SystemExit``
     would end the whole sweep); an error found before the run starts is recorded in the job's ``status.json``
-    (errors during the run are recorded by :func:`~visionbench.runner.errors.reports_run_dir`)."""
+    (errors during the run are recorded by :func:`~visionbench.runner.errors.reports_run_dir`).
+
+    A run stopped by a signal or by divergence (:class:`~visionbench.runner.status.RunStopped`) prints one line with
+    its run directory and exits with the error's exit status; in a multirun a diverged job is raised (the sweep goes
+    on) and an interrupted one ends the sweep (the signal was meant for the whole process)."""
 
     @functools.wraps(run)
     def wrapper(cfg: DictConfig) -> Result:
@@ -173,6 +189,12 @@ def entry_point(run: Callable[[DictConfig], Result]) -> Callable[[DictConfig], R
                     record_refused_run(Path(HydraConfig.get().runtime.output_dir), error)
                 raise
             return run(cfg)
+        except RunStopped as error:
+            if multirun and error.status != INTERRUPTED:
+                raise
+            shown = str(error) if error.status == INTERRUPTED else f"{error.status}: {error}"
+            print(f"{Path(sys.argv[0]).name}: {shown} (run directory: {cfg.paths.output_dir})", file=sys.stderr)
+            raise SystemExit(error.exit_code) from None
         except USER_ERRORS as error:
             if multirun or full_error():
                 raise

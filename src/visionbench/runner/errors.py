@@ -15,7 +15,7 @@ from typing import TypeVar
 from omegaconf import DictConfig
 
 from visionbench.data.errors import DatasetFormatError, DatasetLayoutError
-from visionbench.runner.status import DONE, is_pruned, start_run, write_failure, write_status
+from visionbench.runner.status import DONE, RunStopped, is_pruned, start_run, write_failure, write_status
 from visionbench.utils.checkpoints import CheckpointError
 from visionbench.utils.log_file import log_file_only
 
@@ -55,8 +55,11 @@ def record_refused_run(output_dir: Path, error: Exception) -> None:
 def reports_run_dir(run: Callable[[DictConfig], Result]) -> Callable[[DictConfig], Result]:
     """Decorate a ``run(cfg)`` writing into ``cfg.paths.output_dir``: record its status there
     (:mod:`visionbench.runner.status`: ``running``, then ``done`` with what ``run`` returned, or ``failed`` /
-    ``pruned`` with the reason); on an exception log it (a user error's traceback to the log file only), print the
-    run directory, re-raise; always close W&B (with exit code 1 after a failure). Only rank 0 writes the status."""
+    ``pruned`` / ``interrupted`` / ``diverged`` with the reason, whenever the error happened, before the trainer
+    exists included); on an exception log it (a user error's traceback to the log file only; a
+    :class:`~visionbench.runner.status.RunStopped` in one line, the entry point prints it with the run directory),
+    print the run directory, re-raise; always close W&B (with the run's exit code after a failure). Only rank 0
+    writes the status."""
 
     @functools.wraps(run)
     def wrapper(cfg: DictConfig) -> Result:
@@ -77,6 +80,10 @@ def reports_run_dir(run: Callable[[DictConfig], Result]) -> Callable[[DictConfig
                 write_failure(output_dir, error)
             if is_pruned(error):
                 log.info("run pruned (%s); its outputs and log are in %s", error, output_dir)
+                raise
+            if isinstance(error, RunStopped):
+                exit_code = error.exit_code
+                log_file_only().error("run %s: %s", error.status, error)
                 raise
             exit_code = 1
             (log_file_only() if isinstance(error, USER_ERRORS) else log).exception("run failed")

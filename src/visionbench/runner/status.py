@@ -4,10 +4,22 @@ run from a failed, pruned or unfinished one without reading its logs.
 ``status.json`` is rewritten atomically at each change (:func:`~visionbench.utils.atomic.write_atomically`), by the
 main process only::
 
-    {"status": "running" | "done" | "failed" | "pruned", "reason": str | None, "traceback": str | None,
-     "epoch": int | None, "step": int | None, "return_value": float | list[float] | None, "updated": ISO-8601 time}
+    {"status": "running" | "done" | "failed" | "pruned" | "interrupted" | "diverged", "reason": str | None,
+     "traceback": str | None, "epoch": int | None, "step": int | None, "return_value": float | list[float] | None,
+     "updated": ISO-8601 time}
 
-A run killed from outside (out of time on a cluster, Ctrl-C) stays ``running``: a sweep re-runs it.
+What each status means:
+
+- ``running``: started and not ended; a run killed without warning (SIGKILL, a node failure) stays ``running``.
+- ``done``: trained and evaluated; ``metrics.json`` holds its results.
+- ``failed``: stopped by an error (``reason``: its one-line message, ``traceback``), whenever it happened.
+- ``pruned``: stopped early by an Optuna pruner (``epoch``, ``step``: where).
+- ``interrupted``: stopped by SIGTERM / SIGINT (a scheduler's time limit or pre-emption, Ctrl-C) at ``epoch`` /
+  ``step``; ``reason`` names the checkpoint to resume from (``python train.py ckpt_path=<run dir>``).
+- ``diverged``: a non-finite loss, gradient, weight or monitored metric at ``epoch`` / ``step`` (``reason`` says which);
+  no metrics were written and no checkpoint holds non-finite weights.
+
+Interrupted, diverged and failed runs are re-run by a resumed sweep (only :data:`FINISHED` ones are skipped).
 """
 
 from __future__ import annotations
@@ -29,11 +41,26 @@ from visionbench.utils.atomic import write_text_atomically
 
 STATUS_FILE = "status.json"
 RUNNING, DONE, FAILED, PRUNED = "running", "done", "failed", "pruned"
-STATUSES = (RUNNING, DONE, FAILED, PRUNED)
+INTERRUPTED, DIVERGED = "interrupted", "diverged"
+STATUSES = (RUNNING, DONE, FAILED, PRUNED, INTERRUPTED, DIVERGED)
 """Every status a run can have; the one place that lists them."""
 FINISHED = (DONE, PRUNED)
 """Statuses of runs that a resumed sweep does not run again."""
 FIELDS = ("reason", "traceback", "epoch", "step", "return_value")
+
+
+class RunStopped(Exception):
+    """A run that ended early for a reason its message explains in one line (not a bug: no traceback is recorded):
+    :attr:`status` is what ``status.json`` records, with :attr:`epoch` and :attr:`step`, and :attr:`exit_code` the
+    process's exit status."""
+
+    status: str = FAILED
+    exit_code: int = 1
+
+    def __init__(self, reason: str, epoch: int | None = None, step: int | None = None) -> None:
+        super().__init__(reason)
+        self.epoch = epoch
+        self.step = step
 
 
 def _number(value: Any) -> float | None:
@@ -109,7 +136,11 @@ def is_pruned(error: BaseException) -> bool:
 
 def write_failure(run_dir: Path, error: BaseException) -> None:
     """Record ``error`` as the end of the run: ``pruned`` (with the ``epoch`` and ``step`` the pruning callback
-    attached) for Optuna's ``TrialPruned``, otherwise ``failed`` with the one-line reason and the traceback."""
+    attached) for Optuna's ``TrialPruned``, the error's own status with its epoch and step for a :class:`RunStopped`
+    (``interrupted``, ``diverged``), otherwise ``failed`` with the one-line reason and the traceback."""
+    if isinstance(error, RunStopped):
+        write_status(run_dir, error.status, reason=str(error), epoch=error.epoch, step=error.step)
+        return
     if is_pruned(error):
         fields = {"epoch": getattr(error, "epoch", None), "step": getattr(error, "step", None)}
         write_status(run_dir, PRUNED, reason=str(error), **fields)

@@ -24,6 +24,7 @@ from visionbench.runner.reporting import headline_row, print_tables, summary_tab
 from visionbench.runner.requeue import continues_requeued_run, start_or_continue
 from visionbench.runner.resume import resumes_in_place
 from visionbench.runner.scores import write_scores
+from visionbench.runner.signals import stops_on_signals
 from visionbench.runner.sweep_loggers import log_final_hparams, log_run_config
 from visionbench.tasks.contract import problem_contract
 from visionbench.utils.checkpoints import read_checkpoint
@@ -58,6 +59,7 @@ def select_optimized_metric(metrics: dict[str, float], name: str | Sequence[str]
 @continues_requeued_run
 @isolates_ddp_jobs
 @reports_run_dir
+@stops_on_signals
 def train(cfg: DictConfig) -> float | None:
     """Run one training job described by ``cfg`` (conf/train.yaml) and return ``cfg.optimized_metric``."""
     contract = problem_contract(cfg)
