@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from visionbench.utils.atomic import write_atomically
+from visionbench.utils.atomic import OutputWriteError, write_atomically
 from visionbench.utils.checkpoints import CheckpointError
 
 
@@ -35,10 +35,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(path, lambda stream: torch.save(checkpoint, stream), replace=True)
-        except OSError as error:
+        except OutputWriteError as error:
             kept = "the previous version is kept" if path.exists() else "no earlier version exists"
-            reason = error.strerror or str(error) or type(error).__name__
-            raise CheckpointWriteError(path, f"could not be written ({reason}); {kept}") from error
+            raise CheckpointWriteError(path, f"could not be written ({error.reason}); {kept}") from error
+        except OSError as error:  # the folder could not be created
+            raise CheckpointWriteError(path, f"could not be written ({error.strerror or error})") from error
 
 
 def checkpoint_plugins(configured: list | None) -> list:

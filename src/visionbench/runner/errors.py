@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from visionbench.data.errors import DatasetFormatError, DatasetLayoutError
 from visionbench.runner.status import DONE, RunStopped, is_pruned, start_run, write_failure, write_status
+from visionbench.utils.atomic import OutputWriteError
 from visionbench.utils.checkpoints import CheckpointError
 from visionbench.utils.log_file import log_file_only
 
@@ -28,7 +29,7 @@ class ConfigError(ValueError):
     the value and the closest valid key or the expected type."""
 
 
-USER_ERRORS = (ConfigError, DatasetLayoutError, DatasetFormatError, CheckpointError)
+USER_ERRORS = (ConfigError, DatasetLayoutError, DatasetFormatError, CheckpointError, OutputWriteError)
 """Errors reported by their message alone, without a traceback on the console."""
 
 
