@@ -21,5 +21,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    exit_on_invalid_command_line(Path(__file__).parent / "conf", "check_dataset")
+    exit_on_invalid_command_line(Path(__file__).parent / "conf", "check_dataset", writes_run_dir=False)
     main()

@@ -98,10 +98,13 @@ def composition_error_message(error: ConfigCompositionException, overrides: Sequ
     return unknown_key_message(cause.full_key, _override_value(overrides, cause.full_key), valid)
 
 
-def invalid_command_line_message(conf_dir: Path, config_name: str, arguments: Sequence[str]) -> str | None:
+def invalid_command_line_message(
+    conf_dir: Path, config_name: str, arguments: Sequence[str], writes_run_dir: bool = True
+) -> str | None:
     """One line for the first unknown key or wrongly typed value set by ``arguments``, composing
-    ``conf_dir/<config_name>.yaml`` as the entry point would; None when the config is valid, or when composition
-    fails for another reason or cannot be done here (sweeps, another config): Hydra reports those."""
+    ``conf_dir/<config_name>.yaml`` as the entry point would, or (``writes_run_dir``) for a run directory that cannot
+    be created; None when the config is valid, or when composition fails for another reason or cannot be done here
+    (sweeps, another config): Hydra reports those."""
     if any(argument.partition("=")[0] in OTHER_COMMAND_LINES for argument in arguments):
         return None
     overrides = [a for a in arguments if not a.startswith("-") and ("=" in a or a.startswith("~"))]
@@ -117,7 +120,7 @@ def invalid_command_line_message(conf_dir: Path, config_name: str, arguments: Se
         check_single_run(cfg)
     except ConfigError as error:
         return str(error)
-    return unwritable_output_message(cfg, arguments)
+    return unwritable_output_message(cfg, arguments) if writes_run_dir else None
 
 
 def invalid_seeds_message(arguments: Sequence[str]) -> str | None:
@@ -130,7 +133,9 @@ def invalid_seeds_message(arguments: Sequence[str]) -> str | None:
     return None
 
 
-def exit_on_invalid_command_line(conf_dir: Path, config_name: str, arguments: Sequence[str] | None = None) -> None:
+def exit_on_invalid_command_line(
+    conf_dir: Path, config_name: str, arguments: Sequence[str] | None = None, writes_run_dir: bool = True
+) -> None:
     """Before Hydra starts a run: list the options of a group when an argument names a missing one, or print one line
     for a ``hydra.run.dir`` holding a run, an unknown key, a wrongly typed value, a bad ``seeds=`` or an output
     location that cannot be written; exit with status 1 in these cases."""
@@ -144,7 +149,9 @@ def exit_on_invalid_command_line(conf_dir: Path, config_name: str, arguments: Se
         exit_with_error(occupied)
     if full_error():
         return
-    message = invalid_seeds_message(arguments) or invalid_command_line_message(conf_dir, config_name, arguments)
+    message = invalid_seeds_message(arguments) or invalid_command_line_message(
+        conf_dir, config_name, arguments, writes_run_dir
+    )
     if message:
         exit_with_error(message)
 
