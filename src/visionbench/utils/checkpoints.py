@@ -21,8 +21,8 @@ PICKLE_PROTOCOL_OPCODE = 0x80
 """The first byte of a checkpoint in torch's legacy (pre-1.6) format: a pickle protocol opcode."""
 SAFETENSORS_SUFFIX = ".safetensors"
 CONVERSION_HINT = (
-    "to use it, convert it once in a session where you trust its origin: c = torch.load(path, weights_only=False); "
-    "torch.save({'state_dict': c['state_dict']}, new_path) keeps only the tensors"
+    "to use it, convert it once in a session where you trust its origin: unpickle it there with torch's full loader, "
+    "then torch.save({'state_dict': <its state_dict>}, <new file>): the new file holds tensors only and loads here"
 )
 _UNSUPPORTED_GLOBAL = re.compile(r"GLOBAL (\S+) (?:was not an allowed global|whose module \S+ is blocked)")
 
