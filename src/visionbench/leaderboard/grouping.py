@@ -26,10 +26,10 @@ from visionbench.leaderboard.settings import (
     canonical,
     config_hash,
     describe,
-    flatten,
     select,
     without_locations,
 )
+from visionbench.utils.mappings import flatten
 
 REPLICATE_KEYS = frozenset({"seed"})
 """Config keys in which repetitions of one setup differ."""

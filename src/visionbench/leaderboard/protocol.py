@@ -12,8 +12,9 @@ from omegaconf import OmegaConf
 
 from visionbench.leaderboard.errors import LeaderboardError, MixedRunsError
 from visionbench.leaderboard.runs import Run
-from visionbench.leaderboard.settings import ABSENT, canonical, describe, flatten, select
+from visionbench.leaderboard.settings import ABSENT, canonical, describe, select
 from visionbench.tasks.contract import ProblemContract, problem_contract
+from visionbench.utils.mappings import flatten
 
 MANIFEST = "manifest"
 """The ``--allow-mixed`` name of the split manifest."""

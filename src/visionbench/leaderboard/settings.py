@@ -24,18 +24,6 @@ BOOKKEEPING_KEYS = frozenset({"callbacks.optuna_pruning.trial_number"})
 """Keys that identify a job within its sweep without changing what it computes: never compared."""
 
 
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists stay values; an empty mapping stays a value."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
 def select(tree: Mapping[str, Any], key: str) -> Any:
     """The value (or subtree) at dotted ``key``; :data:`ABSENT` where the config has no such key."""
     node: Any = tree

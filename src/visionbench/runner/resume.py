@@ -25,7 +25,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
@@ -34,6 +33,7 @@ from visionbench.callbacks.last_checkpoint import LAST_CHECKPOINT
 from visionbench.runner.cli import exit_with_error
 from visionbench.runner.status import STATUS_FILE, read_status
 from visionbench.utils.checkpoints import CheckpointError, read_checkpoint
+from visionbench.utils.mappings import flatten
 
 LAST = "last"
 CHECKPOINTS = "checkpoints"
@@ -100,16 +100,6 @@ def resolve_resume(value: str, log_dir: str | Path, task_name: str) -> ResumePoi
             f"(the latest run under {Path(log_dir) / task_name / 'runs'})"
         )
     return ResumePoint(path, run_of(path))
-
-
-def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"a.b.c": leaf}`` of a nested mapping (lists are leaves)."""
-    if not isinstance(node, Mapping):
-        return {prefix: node}
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
 
 
 def config_differences(original: Mapping, resumed: Mapping) -> list[str]:
