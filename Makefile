@@ -21,8 +21,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks train.py evaluate.py check_dataset.py
-	$(BIN)/ruff format --check src tests benchmarks train.py evaluate.py check_dataset.py
+	$(BIN)/ruff check src tests benchmarks train.py evaluate.py check_dataset.py benchmark.py infer.py leaderboard.py
+	$(BIN)/ruff format --check src tests benchmarks train.py evaluate.py check_dataset.py benchmark.py infer.py leaderboard.py
 
 clean-venv:
 	rm -rf $(VENV)
