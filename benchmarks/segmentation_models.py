@@ -1,21 +1,19 @@
-"""Segmentation architectures side by side, then RefineNet's 3x3 vs Light-Weight RefineNet's 1x1 convolutions.
+"""RefineNet's 3x3 against Light-Weight RefineNet's 1x1 convolutions in chained residual pooling.
 
-Part 1: for each architecture config in ``conf/model/segmentation/``, built exactly as training builds it
-(the real config composed with Hydra, then ``hydra.utils.instantiate``), at one input size: parameters, FLOPs
-of one forward pass (``torch.utils.flop_counter.FlopCounterMode``: convolutions and matrix products, one
-multiply-add = 2 FLOPs) and the median time of a forward + backward pass, as a table.
+The lecture claims the Light-Weight RefineNet (1x1 convolutions in chained residual pooling) is about 10x faster
+than RefineNet. Both configs are built on the same backbone and timed on the same input, alternating run by run: the
+whole networks (forward, and forward + backward), and the four chained residual pooling modules alone (3x3 vs 1x1
+convolutions, same channels, same number of pooling blocks, each fed a tensor of the shape it sees in the network),
+so the block's own speed-up is separated from the network's.
 
-Part 2: the lecture claims the Light-Weight RefineNet (1x1 convolutions in chained residual pooling) is about
-10x faster than RefineNet. Both configs are built on the same backbone and timed on the same input,
-alternating run by run: the whole networks (forward, and forward + backward), and the four chained residual
-pooling modules alone (3x3 vs 1x1 convolutions, same channels, same number of pooling blocks, each fed a tensor
-of the shape it sees in the network), so the block's own speed-up is separated from the network's.
+Parameters, FLOPs, latency, throughput and memory of every architecture, at any precision, memory format and batch,
+eager or compiled, are measured by the model benchmark (README "Speed: the model benchmark"), e.g.
+``python benchmark.py model_size=small 'models=[segmentation/refinenet,segmentation/refinenet_lw]'``.
 
-Models run in eval mode (BN with running statistics, no dropout; the backward pass still reaches every
-parameter) so that a batch of 1 works for the BN of PSPNet's and DeepLab's 1x1 pooling branches.
+Models run in eval mode (BN with running statistics, no dropout; the backward pass still reaches every parameter).
 
     python benchmarks/segmentation_models.py [--small] [--size 1 3 256 256] [--repeats 5] [--warmup 2]
-        [--device cpu|cuda] [--threads N] [--models pspnet refinenet ...]
+        [--device cpu|cuda] [--threads N]
 """
 
 from __future__ import annotations
@@ -29,37 +27,20 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-import visionbench.runner  # noqa: F401  (registers the config resolvers)
+from visionbench.runner.builders import build_model
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-RESNET_18 = ["model.backbone.depth=18"]
-
-SMALL: dict[str, list[str]] = {
-    "fcn8s": ["model.backbone.width_multiplier=0.25"],
-    "fcn_resnet": RESNET_18,
-    "unet": ["model.depth=4", "model.base_channels=16"],
-    "pspnet": RESNET_18,
-    "deeplabv3": RESNET_18,
-    "deeplabv3plus": RESNET_18,
-    "refinenet": RESNET_18,
-    "refinenet_lw": RESNET_18,
-}
-"""The architecture configs compared, with their ``--small`` overrides."""
-
-DEFAULT: dict[str, list[str]] = {"unet": ["model.depth=4", "model.base_channels=64"]}
-"""Overrides of the default run: the configs as shipped, except U-Net at the paper's size (the YAML ships a
-small one)."""
 
 
 def overrides(name: str, small: bool) -> list[str]:
-    return [f"model=segmentation/{name}", *(SMALL[name] if small else DEFAULT.get(name, []))]
+    """The config of ``model=segmentation/<name>``, with ``--small`` at ``model_size=small`` (ResNet-18)."""
+    return [f"model=segmentation/{name}", *(["model_size=small"] if small else [])]
 
 
 def compose_model_config(overrides: list[str]) -> DictConfig:
@@ -122,41 +103,11 @@ def num_parameters(module: nn.Module) -> int:
 
 
 def describe_backbone(cfg: DictConfig) -> str:
-    backbone = cfg.get("backbone")
-    if backbone is None:
-        return f"depth {cfg.depth}, base {cfg.base_channels}" if "base_channels" in cfg else "-"
-    if "width_multiplier" in backbone:
-        return f"VGG-16 x{backbone.width_multiplier:g}"
-    return f"ResNet-{backbone.depth} OS{backbone.output_stride}"
+    return f"ResNet-{cfg.backbone.depth} OS{cfg.backbone.output_stride}"
 
 
 def build(cfg: DictConfig, num_classes: int, device: torch.device) -> nn.Module:
-    return instantiate(cfg, num_classes=num_classes).to(device).eval()
-
-
-def architecture_table(args: argparse.Namespace, device: torch.device) -> Table:
-    x = torch.randn(*args.size, device=device)
-    rows = []
-    for name in args.models:
-        cfg = compose_model_config(overrides(name, args.small))
-        model = build(cfg, args.num_classes, device)
-        seconds = median_seconds({name: forward_backward(model, x)}, args.repeats, args.warmup, device)[name]
-        rows.append((name, describe_backbone(cfg), num_parameters(model), forward_flops(model, x), seconds))
-        del model
-    fastest = min(row[-1] for row in rows)
-    table = Table(title=f"segmentation models, input {'x'.join(map(str, args.size))}, {args.num_classes} classes")
-    for column in ("config", "backbone", "params (M)", "GFLOPs fwd", "fwd+bwd ms (median)", "time / fastest"):
-        table.add_column(column, justify="left" if column in ("config", "backbone") else "right")
-    for name, backbone, params, flops, seconds in rows:
-        table.add_row(
-            name,
-            backbone,
-            f"{params / 1e6:.2f}",
-            f"{flops / 1e9:.1f}",
-            f"{seconds * 1e3:.0f}",
-            f"{seconds / fastest:.2f}",
-        )
-    return table
+    return build_model(cfg, num_classes=num_classes).to(device).eval()
 
 
 def crp_inputs(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -227,21 +178,19 @@ def refinenet_comparison(args: argparse.Namespace, device: torch.device, console
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--small", action="store_true", help="ResNet-18 / VGG width 0.25 / U-Net base 16")
+    parser.add_argument("--small", action="store_true", help="model_size=small: ResNet-18 backbones")
     parser.add_argument("--size", type=int, nargs=4, default=[1, 3, 256, 256], metavar=("B", "C", "H", "W"))
     parser.add_argument("--num-classes", type=int, default=150, help="150 = ADE20K")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before them")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--models", nargs="+", default=list(SMALL), choices=list(SMALL))
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     console = Console(width=120)  # wide enough for the tables when the output is piped
     console.print(f"torch {torch.__version__}, device {device}, CPU threads {torch.get_num_threads()}")
-    console.print(architecture_table(args, device))
     refinenet_comparison(args, device, console)
 
 

@@ -21,6 +21,7 @@ from visionbench.losses import ScheduledLoss
 from visionbench.losses.scheduled import ConstantWeights
 from visionbench.metrics import SegmentationMetrics
 from visionbench.tasks import SegmentationTask
+from visionbench.viz.text import TextStyle
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -486,14 +487,18 @@ def test_prediction_panels_show_what_is_scored_for_samples_of_different_sizes(tm
     callback = SegmentationPredictionImages(tmp_path, num_images=2, probability_maps=True)
     callback._render(trainer, task, dataset, "val")
     panel = cv2.cvtColor(cv2.imread(str(tmp_path / "val.png")), cv2.COLOR_BGR2RGB)
-    assert panel.shape == (41 + 2 + 24, 3 * 59 + 2 * 2, 3)
+    # tiles enlarged to >= 192 px (41x59 five times, 24x24 eight times), titles over each row (their sizes differ),
+    # then one legend line (three classes)
+    bar = TextStyle(0.5).line_height
+    rows = bar + 205 + 2 + bar + 192
+    assert panel.shape == (rows + 2 + bar, 3 * 295 + 2 * 2, 3)
     with torch.no_grad():
         scored = task.class_probabilities(dataset[0]["image"][None], output_size=(41, 59)).argmax(dim=1)[0]
-    prediction = panel[:41, 2 * (59 + 2) :]
-    assert np.array_equal(prediction, datamodule.palette[scored.numpy()])
-    assert (panel[41 + 2 :, 3 * 24 + 2 * 2 :] == 255).all()  # the narrower row is padded with white
+    prediction = panel[bar : bar + 205, 2 * (295 + 2) :]
+    assert np.array_equal(prediction, datamodule.palette[scored.numpy()].repeat(5, axis=0).repeat(5, axis=1))
+    assert (panel[bar + 205 + 2 : rows, 3 * 192 + 2 * 2 :] == 255).all()  # the narrower row is padded with white
     maps = cv2.imread(str(tmp_path / "val_probabilities.png"))
-    assert maps.shape == (41 + 2 + 24, 4 * 59 + 3 * 2, 3)
+    assert maps.shape == (rows + 2 + bar, 4 * 295 + 3 * 2, 3)  # input + 3 classes, and a caption line
 
 
 def test_validation_on_the_ade20k_fixture_scores_at_the_original_resolution(tmp_path: Path) -> None:
@@ -518,6 +523,8 @@ def test_validation_on_the_ade20k_fixture_scores_at_the_original_resolution(tmp_
         scores[name] = trainer.validate(task, datamodule=datamodule, verbose=False)[0]
         assert 0 <= scores[name]["val/mIoU"] <= 1 and scores[name]["val/loss"] > 0
         panel = cv2.imread(str(tmp_path / name / "val.png"))
-        assert panel.shape == (512 + 2 + 364 + 2 + 300, 3 * 683 + 2 * 2, 3)  # the masks' sizes
+        bars = sum(TextStyle.for_image(*size).line_height for size in ((512, 683), (364, 500), (300, 400)))
+        assert panel.shape[0] > 512 + 2 + 364 + 2 + 300 + bars  # the masks' sizes, titles and a legend
+        assert panel.shape[1] == 3 * 683 + 2 * 2
     assert scores["slide"]["val/loss"] == pytest.approx(scores["whole"]["val/loss"])  # whole-image loss in both
     assert scores["slide"]["val/aAcc"] != scores["whole"]["val/aAcc"]  # windows cut the 3x3 receptive field

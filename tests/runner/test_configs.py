@@ -13,8 +13,8 @@ from visionbench.runner.builders import build_model
 from visionbench.runner.config_check import check_arguments
 from visionbench.runner.train import train
 
-GROUPS_BUILT_HERE = {"model", "loss", "optim", "data", "callbacks", "logger", "postprocess", "inference"}
-EVALUATION_GROUPS = {"postprocess", "inference"}  # chosen in conf/evaluate.yaml, not in train.yaml
+GROUPS_BUILT_HERE = {"model", "loss", "optim", "data", "callbacks", "logger", "postprocess", "inference", "runtime"}
+EVALUATION_GROUPS = {"postprocess", "inference", "runtime"}  # chosen in conf/evaluate.yaml, not in train.yaml
 
 
 def group_options() -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from visionbench.runner.builders import build_task
 from visionbench.runner.evaluate import evaluate
 from visionbench.runner.train import train
 from visionbench.utils.checkpoints import CheckpointError
+from visionbench.viz.text import TextStyle
 
 
 def _metrics(directory: Path) -> dict[str, float | None]:
@@ -87,10 +88,12 @@ def test_train_then_evaluate_reproduces_the_validation_score(tmp_path: Path) -> 
     evaluate(compose_config("evaluate", [f"ckpt_path={run / best}", "num_prediction_images=2"], evaluation))
     assert abs(_metrics(evaluation)["val/mIoU"] - trained["val/mIoU"]) < 1e-4
     panels = np.asarray(Image.open(evaluation / "predictions" / "val.png"))
-    assert panels.shape == (2 * 32 + 2, 3 * 32 + 2 * 2, 3)  # 2 samples x (input | ground truth | prediction)
+    bar = TextStyle(0.5).line_height  # column titles, and each line of the legend or caption under the panel
+    # 2 samples x (input | ground truth | prediction), 32 px enlarged 6 times, then a legend of the classes shown
+    assert panels.shape[1] == 3 * 192 + 2 * 2 and panels.shape[0] >= bar + 2 * 192 + 2 + 2 + bar
     maps = np.asarray(Image.open(evaluation / "predictions" / "val_probabilities.png"))
-    assert maps.shape == (2 * 32 + 2, 8 * 32 + 7 * 2, 3)  # input + 7 class probability maps
-    background_map = maps[:32, 34:66, 0].astype(float)
+    assert maps.shape == (bar + 2 * 192 + 2 + 2 + bar, 8 * 192 + 7 * 2, 3)  # input + 7 class probability maps
+    background_map = maps[bar : bar + 192, 194:386, 0].astype(float)
     assert background_map.min() < background_map.max()  # a real probability map, not a constant tile
 
     by_run = tmp_path / "eval_by_run"

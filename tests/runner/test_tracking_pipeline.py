@@ -4,7 +4,9 @@ official result files, metrics.json and source.json, and scores exactly what it 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.helpers import REPO, compose_config
 from visionbench.data.tracking.mot_io import read_mot_table
@@ -53,6 +55,12 @@ def test_synthetic_default_writes_results_it_scores(tmp_path: Path) -> None:
     assert metrics["test/IDSW"] == rescored["IDSW"]
     assert 0.3 < metrics["test/MOTA"] < 1.0  # SORT tracks the synthetic pedestrians, imperfectly
     assert metrics["test/FPS"] > 0
+    # the first num_prediction_images (8) frames with the tracks drawn, in the sequence's format (JPEG)
+    pictures = sorted((out / "predictions" / name).iterdir())
+    assert [path.name for path in pictures] == [f"{frame:06d}.jpg" for frame in range(1, 9)]
+    frame = next((tmp_path / "data" / "synthetic_mot").glob(f"*/*/test/{name}/img1/000008.jpg"))
+    drawn, original = (np.asarray(Image.open(path)).astype(int) for path in (pictures[-1], frame))
+    assert drawn.shape == original.shape and (np.abs(drawn - original) > 60).any()  # boxes and ids drawn
 
 
 def test_results_are_never_overwritten(tmp_path: Path) -> None:

@@ -17,10 +17,13 @@ from visionbench.viz.flow import (
     flow_arrows,
     flow_panel,
     flow_panels,
+    flow_scale_key,
     flow_to_colour,
     kitti_error_map,
     save_png,
+    wheel_key,
 )
+from visionbench.viz.text import TextStyle
 
 
 def constant_flow(u: float, v: float, height: int = 3, width: int = 4) -> np.ndarray:
@@ -123,18 +126,42 @@ def test_panel_layout_and_batches() -> None:
     target = torch.randn(2, 20, 30)
     pred = target + 0.1
     valid = torch.ones(20, 30, dtype=torch.bool)
-    panel = flow_panel(image, target, pred, valid, gap=2)
-    assert panel.shape == (20, 4 * 30 + 3 * 2, 3) and panel.dtype == np.uint8
+    panel = flow_panel(image, target, pred, valid, gap=2, min_size=1)  # tiles at their own size
+    bar = TextStyle.for_image(20, 30).line_height  # the column titles
+    key = flow_scale_key(20, panel_max(target), 0.1 * np.sqrt(2), TextStyle.for_image(20, 30))
+    assert panel.shape == (bar + max(20, key.shape[0]), 4 * 30 + 4 * 2 + key.shape[1], 3) and panel.dtype == np.uint8
     expected_image = (image.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-    np.testing.assert_array_equal(panel[:, :30], expected_image)
-    np.testing.assert_array_equal(panel[:, 32:62], flow_to_colour(target, valid, panel_max(target)))
+    np.testing.assert_array_equal(panel[bar : bar + 20, :30], expected_image)
+    np.testing.assert_array_equal(panel[bar : bar + 20, 32:62], flow_to_colour(target, valid, panel_max(target)))
+    assert (panel[:bar, 32:62] < 128).any()  # "ground truth" written over its column
 
     batch = flow_panels(torch.stack([image, image]), torch.stack([target, target]), torch.stack([pred, pred]))
-    assert batch.shape == (2 * 20 + 2, 4 * 30 + 3 * 2, 3)
+    tile = 20 * 10  # enlarged 10 times to reach 192 px
+    bar = TextStyle.for_image(tile, 300).line_height
+    key = flow_scale_key(tile, panel_max(target), 0.1 * np.sqrt(2), TextStyle.for_image(tile, 300))
+    assert batch.shape == (bar + 2 * tile + 2, 4 * 300 + 4 * 2 + key.shape[1], 3)
+    colours = flow_to_colour(target, valid, panel_max(target))
+    np.testing.assert_array_equal(batch[bar : bar + tile, 302:602], colours.repeat(10, axis=0).repeat(10, axis=1))
+    # the second row has the same size: no second title bar
+    np.testing.assert_array_equal(batch[bar + tile + 2 :, 302:602], colours.repeat(10, axis=0).repeat(10, axis=1))
+    scales = flow_panels(torch.stack([image, image]), torch.stack([target, 1000 * target]), torch.stack([pred, pred]))
+    assert scales.shape == batch.shape  # other maxima in the key column: still one row of titles
 
 
 def panel_max(flow: torch.Tensor) -> float:
     return float(flow.norm(dim=0).max())
+
+
+def test_panel_key_shows_the_colour_wheel_and_the_error_scale() -> None:
+    style = TextStyle(0.5)
+    key = flow_scale_key(192, 5.0, 2.0, style)
+    assert key.shape[0] == 192
+    wheel, inside = wheel_key(64)
+    disk = key[style.padding : style.padding + 64, style.padding : style.padding + 64]
+    np.testing.assert_array_equal(disk[inside], wheel[inside])
+    inferno = cv2.cvtColor(cv2.applyColorMap(np.array([[0, 255]], np.uint8), cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+    assert (key == inferno[0, 1]).all(axis=2).any() and (key == inferno[0, 0]).all(axis=2).any()  # the error bar
+    assert not np.array_equal(key, flow_scale_key(192, 5.0, 4.0, style))  # its labels follow the maximum
 
 
 def test_rubberwhale_ground_truth_panel(tmp_path: Path) -> None:
@@ -144,6 +171,11 @@ def test_rubberwhale_ground_truth_panel(tmp_path: Path) -> None:
     assert colour.shape == (*flow.shape[:2], 3)
     assert (colour[~valid] == 0).all() and (colour[valid].max(axis=1) > 0).all()
     panel = flow_panel(image, flow, np.zeros_like(flow), valid)
-    assert panel.shape == (flow.shape[0], 4 * flow.shape[1] + 6, 3)
+    height, width = flow.shape[:2]
+    style = TextStyle.for_image(height, width)
+    largest = float(np.linalg.norm(flow[valid], axis=1).max())  # the flow scale, and the largest error of a zero flow
+    key = flow_scale_key(height, largest, largest, style)
+    assert panel.shape == (style.line_height + height, 4 * width + 4 * 2 + key.shape[1], 3)  # real size: not enlarged
+    np.testing.assert_array_equal(panel[style.line_height :, :width], image)
     path = save_png(panel, tmp_path / "rubberwhale.png")
     assert cv2.imread(str(path)).shape == panel.shape

@@ -1,5 +1,5 @@
-"""The base of the prediction-panel callbacks and the helpers they share: stacking panel rows, sending an image to
-the loggers and predicting in eval mode."""
+"""The base of the prediction-panel callbacks and the helpers they share: sending an image to the loggers and
+predicting in eval mode."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,18 +21,6 @@ def log_image_to_loggers(trainer: pl.Trainer, key: str, image: np.ndarray) -> No
             logger.experiment.add_image(key, image, global_step=trainer.global_step, dataformats="HWC")
 
 
-def stack_rows(rows: list[np.ndarray], gap: int = 2) -> np.ndarray:
-    """Stack ``H_i,W_i,3`` uint8 panel rows top to bottom, ``gap`` white pixels apart, padded right with white."""
-    width = max(row.shape[1] for row in rows)
-    height = sum(row.shape[0] for row in rows) + gap * (len(rows) - 1)
-    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
-    top = 0
-    for row in rows:
-        canvas[top : top + row.shape[0], : row.shape[1]] = row
-        top += row.shape[0] + gap
-    return canvas
-
-
 @contextmanager
 def eval_mode(module: pl.LightningModule) -> Iterator[None]:
     """``module`` in eval mode inside the block, back in its previous mode after it (also on error)."""
@@ -47,7 +35,7 @@ def eval_mode(module: pl.LightningModule) -> Iterator[None]:
 class EvaluationImages(pl.Callback):
     """Base of the prediction-panel callbacks: after every validation epoch (``val_epoch_<NNN>``, or ``val``
     outside fitting) and after testing (``test``), ``_render`` predicts the first ``num_images`` samples of the
-    split and saves a panel (:meth:`_save_panel`); on rank zero only.
+    split and saves a panel (:meth:`_save_panel`); on rank zero only; nothing with ``num_images`` 0.
 
     Args:
         dirpath: folder for the PNG files.
@@ -61,9 +49,8 @@ class EvaluationImages(pl.Callback):
     def _render(self, trainer: pl.Trainer, pl_module: pl.LightningModule, dataset, name: str) -> None:
         raise NotImplementedError
 
-    def _save_panel(self, trainer: pl.Trainer, rows: list[np.ndarray], name: str) -> None:
-        """Stack ``rows`` into ``<dirpath>/<name>.png`` and send the panel to the image loggers."""
-        panel = stack_rows(rows)
+    def _save_panel(self, trainer: pl.Trainer, panel: np.ndarray, name: str) -> None:
+        """Write ``panel`` to ``<dirpath>/<name>.png`` and send it to the image loggers."""
         save_png(panel, self.dirpath / f"{name}.png")
         log_image_to_loggers(trainer, f"predictions/{name.split('_')[0]}", panel)
 
@@ -72,8 +59,13 @@ class EvaluationImages(pl.Callback):
         if trainer.sanity_checking:
             return
         name = f"val_epoch_{trainer.current_epoch:03d}" if trainer.state.fn == "fit" else "val"
-        self._render(trainer, pl_module, trainer.val_dataloaders.dataset, name)
+        self._render_split(trainer, pl_module, trainer.val_dataloaders.dataset, name)
 
     @rank_zero_only
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._render(trainer, pl_module, trainer.test_dataloaders.dataset, "test")
+        self._render_split(trainer, pl_module, trainer.test_dataloaders.dataset, "test")
+
+    def _render_split(self, trainer: pl.Trainer, pl_module: pl.LightningModule, dataset, name: str) -> None:
+        """:meth:`_render`, unless there is nothing to show (``num_images`` 0 or an empty split)."""
+        if min(self.num_images, len(dataset)) > 0:
+            self._render(trainer, pl_module, dataset, name)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from visionbench.callbacks.base import EvaluationImages, eval_mode, stack_rows
+from visionbench.callbacks.base import EvaluationImages, eval_mode
 from visionbench.inference import resize
 from visionbench.viz.segmentation import activation_map_panels, prediction_panels, probability_panels, save_png
 
@@ -17,7 +17,9 @@ class SegmentationPredictionImages(EvaluationImages):
     ``postprocess``, e.g. a dense CRF, if any), at the ground truth's resolution; when a sample's image has
     another size than its mask (e.g. ADE20K's test pipeline), the input is shown bilinearly resized to the
     mask's size. Samples are predicted one at a time, so they may differ in size (narrower rows are padded
-    with white). Files: ``<dirpath>/val_epoch_<NNN>.png`` and ``<dirpath>/test.png`` (never overwritten).
+    with white). Panels have column titles and a legend of the classes shown (the datamodule's ``class_names`` if
+    it has them); samples smaller than 192 px are enlarged (:func:`~visionbench.viz.segmentation.prediction_panels`).
+    Files: ``<dirpath>/val_epoch_<NNN>.png`` and ``<dirpath>/test.png`` (never overwritten).
     The datamodule must expose ``palette``, ``mean``, ``std`` and ``ignore_index``.
 
     Args:
@@ -36,36 +38,29 @@ class SegmentationPredictionImages(EvaluationImages):
     def _render(self, trainer: pl.Trainer, pl_module: pl.LightningModule, dataset, name: str) -> None:
         count = min(self.num_images, len(dataset))
         datamodule = trainer.datamodule
-        panels, maps, activations = [], [], []
+        shown, targets, probabilities, activations = [], [], [], []
         model = pl_module.model if hasattr(pl_module, "model") else pl_module
         with_activations = self.probability_maps and hasattr(model, "class_activation_maps")
         with eval_mode(pl_module):
             for index in range(count):
                 sample = dataset[index]
                 image = sample["image"].unsqueeze(0).to(pl_module.device)
-                target = sample["mask"].unsqueeze(0)
+                size = sample["mask"].shape[-2:]
                 with torch.no_grad():
-                    probabilities = pl_module.class_probabilities(image, output_size=target.shape[-2:]).cpu()
-                shown = resize(image.float(), target.shape[-2:]).cpu()  # the input at the scored resolution
-                panels.append(
-                    prediction_panels(
-                        shown,
-                        target,
-                        probabilities.argmax(dim=1),
-                        datamodule.palette,
-                        datamodule.mean,
-                        datamodule.std,
-                        datamodule.ignore_index,
-                    )
-                )
-                if self.probability_maps:
-                    maps.append(probability_panels(shown, probabilities, datamodule.mean, datamodule.std))
-                if with_activations:
-                    with torch.no_grad():
-                        class_maps = resize(model.class_activation_maps(image)[0], target.shape[-2:]).cpu()
-                    activations.append(activation_map_panels(shown, class_maps, datamodule.mean, datamodule.std))
-        self._save_panel(trainer, panels, name)
+                    probabilities.append(pl_module.class_probabilities(image, output_size=size)[0].cpu())
+                    if with_activations:
+                        activations.append(resize(model.class_activation_maps(image)[0], size)[0].cpu())
+                shown.append(resize(image.float(), size)[0].cpu())  # the input at the scored resolution
+                targets.append(sample["mask"])
+        mean, std = datamodule.mean, datamodule.std
+        class_names = getattr(datamodule, "class_names", None)
+        predictions = [p.argmax(dim=0) for p in probabilities]
+        panel = prediction_panels(shown, targets, predictions, datamodule.palette, mean, std, datamodule.ignore_index,
+                                  class_names=class_names)  # fmt: skip
+        self._save_panel(trainer, panel, name)
         if self.probability_maps:
-            save_png(stack_rows(maps), self.dirpath / f"{name}_probabilities.png")
+            maps = probability_panels(shown, probabilities, mean, std, class_names=class_names)
+            save_png(maps, self.dirpath / f"{name}_probabilities.png")
         if with_activations:
-            save_png(stack_rows(activations), self.dirpath / f"{name}_cam.png")
+            cams = activation_map_panels(shown, activations, mean, std, class_names=class_names)
+            save_png(cams, self.dirpath / f"{name}_cam.png")

@@ -8,6 +8,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from visionbench.deploy.runtime import EagerRuntime, Runtime
 from visionbench.models.parameters import count_parameters
 from visionbench.models.published import MODEL_WEIGHTS_KEY, weights_record
 from visionbench.runner.builders import build_each, build_task
@@ -21,6 +22,12 @@ from visionbench.utils.checkpoints import load_state_dict_checked, read_checkpoi
 
 log = logging.getLogger(__name__)
 SPLITS = ("val", "test")
+EXAMPLE_BATCH, EXAMPLE_SIZE = 2, (68, 100)
+"""The example input a runtime compiles or exports the model on (batch, height, width): dynamic shapes let it run at
+the data's size; a batch of 2 keeps the batch dimension dynamic (exporters specialise a size of 1). Height and width
+are multiples of 4 but not of 8: networks that pad their input to a multiple of their stride (8 for RAFT, 32 or 64 for
+U-Net-ResNet and FlowNet) only when needed are traced with the padding, which an exported graph then computes for
+every size (zero where the size is a multiple); traced at a multiple, the graph would never pad."""
 
 
 def evaluation_setup(cfg: DictConfig) -> tuple[DictConfig, Path | None, Path | None]:
@@ -69,11 +76,26 @@ def load_trained_weights(task: pl.LightningModule, checkpoint: Path | None, publ
         )
 
 
+def deploy_model(task: pl.LightningModule, runtime: Runtime, contract: ProblemContract, output_dir: Path) -> None:
+    """Replace ``task.model`` by ``runtime``'s module (its problem's main output of the same inputs), exported files
+    into ``output_dir``; the eager runtime leaves the task's model as it is (aux outputs and the loss included)."""
+    if isinstance(runtime, EagerRuntime):
+        return
+    inputs = contract.example_inputs(task.model, EXAMPLE_BATCH, *EXAMPLE_SIZE)
+    task.model = runtime.prepare(task.model, inputs, contract.main_output, output_dir)
+
+
 def lightning_evaluation(
-    cfg: DictConfig, setup: DictConfig, contract: ProblemContract, checkpoint: Path | None, output_dir: Path
+    cfg: DictConfig,
+    setup: DictConfig,
+    contract: ProblemContract,
+    checkpoint: Path | None,
+    output_dir: Path,
+    runtime: Runtime,
 ) -> EvaluationOutcome:
     """Score ``cfg.split`` with a Lightning trainer: the task rebuilt from ``setup`` with the checkpoint's weights and
-    the evaluation choices of ``cfg``; prediction panels into ``output_dir/predictions``."""
+    the evaluation choices of ``cfg``, its model run by ``runtime``; prediction panels into
+    ``output_dir/predictions``."""
     datamodule = instantiate(OmegaConf.merge(setup.data, cfg.get("data_overrides") or {}))
     if not contract.evaluation_keeps_loss:
         setup = OmegaConf.merge(setup, {"loss": None})
@@ -83,6 +105,8 @@ def lightning_evaluation(
     task = build_task(setup, datamodule, **contract.evaluation_arguments(cfg, datamodule))
     load_trained_weights(task, checkpoint, published=weights is not None)
     weights_file = weights_record(weights) if weights else None
+    model_parameters, model_name = count_parameters(task.model), type(task.model).__name__
+    deploy_model(task, runtime, contract, output_dir)
     callbacks = [task.evaluation_images(output_dir / "predictions", cfg.num_prediction_images)]
     callbacks += build_each({"progress_log": cfg.get("progress_log")})
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=False, callbacks=callbacks, enable_checkpointing=False)
@@ -95,11 +119,12 @@ def lightning_evaluation(
         "inference": OmegaConf.to_container(cfg.inference, resolve=True) if cfg.get("inference") else None,
         "postprocess": OmegaConf.to_container(cfg.postprocess, resolve=True) if cfg.get("postprocess") else None,
         "model_weights": weights_file,
+        "runtime": runtime.describe(),
     }
-    method = str(checkpoint) if checkpoint else type(task.model).__name__
+    method = str(checkpoint) if checkpoint else model_name
     if weights_file:
         method = f"{method} with {weights_file['path']} ({weights_file['sha256']})"
-    summary = {"method": method}
+    summary = {"method": method, "runtime": runtime.name}
     summary.update(contract.evaluation_summary(task))
     strategy = type(trainer.strategy).__name__
     device = device_info(cfg.trainer.accelerator, cfg.trainer.devices, strategy, trainer.precision)
@@ -110,7 +135,7 @@ def lightning_evaluation(
         summary,
         cfg.split,
         contract.sample_scores(task),
-        count_parameters(task.model),
+        model_parameters,
         device,
     )
 
@@ -120,7 +145,8 @@ def evaluated_config(
 ) -> DictConfig:
     """The evaluate run's config.yaml: the setup it evaluated (the trained run's config, or evaluate.py's task,
     model and data) with an ``evaluation`` node: the ``split`` scored, the inference mode and post-processing, the
-    checkpoint and trained run, and the published weights (``model.weights``) when no checkpoint was read."""
+    checkpoint and trained run, the published weights (``model.weights``) when no checkpoint was read, and the
+    runtime that ran the model."""
     weights = None if checkpoint else OmegaConf.select(setup, f"model.{MODEL_WEIGHTS_KEY}", default=None)
     evaluation = {
         "split": split,
@@ -129,6 +155,7 @@ def evaluated_config(
         "checkpoint": str(checkpoint.resolve()) if checkpoint else None,
         "run_dir": str(run.resolve()) if run else None,
         "model_weights": str(weights) if weights else None,
+        "runtime": cfg.get("runtime"),
     }
     config = OmegaConf.create(OmegaConf.to_container(setup))  # unresolved copy, without the struct flag
     config.evaluation = evaluation
@@ -147,11 +174,17 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     setup, checkpoint, run = evaluation_setup(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     contract = problem_contract(setup)
+    runtime: Runtime = instantiate(cfg.runtime) if cfg.get("runtime") else EagerRuntime()
     if contract.runs_own_evaluation:
+        if not isinstance(runtime, EagerRuntime):
+            raise ValueError(
+                f"task={contract.name} runs its own evaluation; runtime={runtime.name} applies to models evaluated by "
+                "a Lightning trainer (segmentation, flow, reid): use runtime=eager"
+            )
         outcome = contract.evaluate(setup, output_dir)
         source = outcome.source
     else:
-        outcome = lightning_evaluation(cfg, setup, contract, checkpoint, output_dir)
+        outcome = lightning_evaluation(cfg, setup, contract, checkpoint, output_dir, runtime)
         source = {
             "checkpoint": str(checkpoint.resolve()) if checkpoint else None,
             "run_dir": str(run.resolve()) if run else None,

@@ -20,11 +20,15 @@ from typing import Any, Literal
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
+from torch import Tensor, nn
 
 SCORE_PREFIXES = ("val/", "test/")
+SUMMARY_SIZE = (64, 64)
+"""Height and width of the example input a task shows Lightning's model summary (which then reports FLOPs)."""
 RESAMPLE = "resample"
 """The split name under which :meth:`ProblemContract.resampled_headline` recomputes resampled metrics."""
 SplitScores = dict[str, dict[str, np.ndarray]]
@@ -56,6 +60,17 @@ def check_counts(scores: Mapping[str, np.ndarray], counts: np.ndarray) -> np.nda
     if (counts < 0).any():
         raise ValueError("counts must be >= 0")
     return counts.astype(np.int64)
+
+
+def smooth_images(
+    count: int, height: int, width: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> Tensor:
+    """``count`` deterministic ``count,3,height,width`` RGB images in [0, 1]: random colours on a 1/8-resolution grid,
+    bilinearly upsampled (image-like smooth regions rather than pixel noise), the same for every call."""
+    generator = torch.Generator().manual_seed(0)
+    coarse = torch.rand(count, 3, max(1, height // 8), max(1, width // 8), generator=generator)
+    images = torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
+    return images.to(device=device, dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -197,6 +212,34 @@ class ProblemContract:
             repeated = {name: np.repeat(values, draws, axis=0) for name, values in scores.items()}
             headline[row] = self.metrics_from_scores(repeated, RESAMPLE)[key]
         return headline
+
+    def example_inputs(
+        self,
+        model: nn.Module,
+        batch: int,
+        height: int,
+        width: int,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> tuple[Tensor, ...]:
+        """The positional inputs of ``model``'s forward for a batch of ``batch`` samples of ``height`` x ``width``, in
+        the value range the model sees in training (deterministic), e.g. for benchmarks, export and model summaries.
+        """
+        raise NotImplementedError(f"task={self.name} declares no example input of its models")
+
+    def main_output(self, output: Tensor | Mapping[str, Any]) -> Tensor:
+        """The tensor a deployed model returns, taken from what the model's forward returned (by default the output
+        itself, which must be a tensor)."""
+        if not isinstance(output, Tensor):
+            raise TypeError(f"task={self.name}: expected the model to return a tensor, got {type(output).__name__}")
+        return output
+
+    def video_annotator(self, model: Any, datamodule: pl.LightningDataModule | None, settings: Any) -> Any:
+        """The problem's part of ``infer.py`` (a :class:`~visionbench.video.annotator.FrameAnnotator`): how frames
+        become model inputs and results, how a result is drawn and saved. ``model`` is the trained model (or, for a
+        problem that runs its own evaluation, the object its model config builds), ``datamodule`` the data's facts
+        (None for such problems), ``settings`` a :class:`~visionbench.video.annotator.VideoSettings`."""
+        raise NotImplementedError(f"task={self.name} has no video inference (infer.py)")
 
     def metric_code(self) -> str:
         """A hash of the source of :attr:`metric_modules` (:func:`source_hash`), so that rows scored by different

@@ -9,20 +9,27 @@ Images are ``H,W,3`` uint8 RGB arrays or ``3,H,W`` float tensors in [0, 1]. Ever
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import cv2
 import numpy as np
 from torch import Tensor
 
-from visionbench.viz.segmentation import save_png, tile
+from visionbench.viz.panels import MIN_TILE, enlarge, enlargement, grid, vstack
+from visionbench.viz.segmentation import save_png
+from visionbench.viz.text import TextStyle, colour_bar, text_block
 
 __all__ = [
     "colour_wheel",
     "flow_to_colour",
+    "flow_to_colour_and_scale",
+    "wheel_key",
     "known_flow",
+    "end_point_error",
     "epe_map",
     "kitti_error_map",
     "flow_arrows",
+    "flow_scale_key",
     "flow_panel",
     "flow_panels",
     "save_png",
@@ -108,9 +115,9 @@ def known_flow(flow: np.ndarray | Tensor, valid: np.ndarray | Tensor | None = No
     return known & _as_mask(valid, known.shape)
 
 
-def flow_to_colour(
+def flow_to_colour_and_scale(
     flow: np.ndarray | Tensor, valid: np.ndarray | Tensor | None = None, max_flow: float | None = None
-) -> np.ndarray:
+) -> tuple[np.ndarray, float]:
     """Middlebury colour coding of a flow field: hue = direction, saturation = magnitude.
 
     The direction angle ``atan2(-v, -u)`` is mapped linearly onto the 55-colour wheel (interpolating
@@ -127,7 +134,7 @@ def flow_to_colour(
             pixels (the Middlebury convention).
 
     Returns:
-        ``H,W,3`` uint8 RGB.
+        ``H,W,3`` uint8 RGB and the magnitude drawn at full saturation (``max_flow``, or the largest one).
     """
     array = _as_flow(flow)
     known = known_flow(array, valid)
@@ -155,7 +162,43 @@ def flow_to_colour(
     colour = np.where(inside, 1.0 - saturation * (1.0 - colour), colour * 0.75)
     rgb = np.floor(255.0 * np.clip(colour, 0.0, 1.0)).astype(np.uint8)
     rgb[~known] = 0
-    return rgb
+    return rgb, max_flow
+
+
+def flow_to_colour(
+    flow: np.ndarray | Tensor, valid: np.ndarray | Tensor | None = None, max_flow: float | None = None
+) -> np.ndarray:
+    """The ``H,W,3`` uint8 RGB Middlebury colour coding of :func:`flow_to_colour_and_scale`."""
+    return flow_to_colour_and_scale(flow, valid, max_flow)[0]
+
+
+@lru_cache(maxsize=8)
+def wheel_key(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The flow colour coding as a disk, ``(rgb size,size,3, inside mask size,size)``: the colour of each pixel is
+    that of a flow pointing from the centre to it, full saturation at the rim (see
+    :func:`~visionbench.viz.flow.flow_to_colour`); cached, read-only."""
+    if size < 3:
+        raise ValueError(f"a colour-wheel key needs size >= 3, got {size}")
+    coordinates = (np.arange(size, dtype=np.float64) - (size - 1) / 2.0) / ((size - 1) / 2.0)
+    x, y = np.meshgrid(coordinates, coordinates)
+    inside = x * x + y * y <= 1.0
+    flow = np.stack([np.where(inside, x, 0.0), np.where(inside, y, 0.0)], axis=2)
+    rgb = flow_to_colour(flow, max_flow=1.0)
+    rgb.flags.writeable = inside.flags.writeable = False  # cached: shared by every caller
+    return rgb, inside
+
+
+def end_point_error(
+    pred: np.ndarray | Tensor, target: np.ndarray | Tensor, valid: np.ndarray | Tensor | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(|pred - target| H,W float64, known H,W bool)``: the end-point error where the ground truth is known
+    (:func:`known_flow`, and ``valid``), 0 elsewhere."""
+    pred_array, target_array = _as_flow(pred), _as_flow(target)
+    if pred_array.shape != target_array.shape:
+        raise ValueError(f"pred {pred_array.shape} and target {target_array.shape} differ in shape")
+    known = known_flow(target_array, valid)
+    difference = np.where(known[..., None], pred_array - target_array, 0.0)
+    return np.where(known, np.linalg.norm(difference, axis=2), 0.0), known
 
 
 def epe_map(
@@ -167,11 +210,7 @@ def epe_map(
 ) -> np.ndarray:
     """End-point-error heat map: ``|pred - target|`` scaled by ``max_error`` (None: the largest error shown)
     through an OpenCV colour map (dark = small); pixels with unknown or invalid ground truth are black."""
-    pred_array, target_array = _as_flow(pred), _as_flow(target)
-    if pred_array.shape != target_array.shape:
-        raise ValueError(f"pred {pred_array.shape} and target {target_array.shape} differ in shape")
-    known = known_flow(target_array, valid)
-    error = np.where(known, np.linalg.norm(np.where(known[..., None], pred_array - target_array, 0.0), axis=2), 0.0)
+    error, known = end_point_error(pred, target, valid)
     scale = float(error.max(initial=0.0)) if max_error is None else float(max_error)
     levels = np.clip(error / max(scale, 1e-12) * 255.0, 0, 255).astype(np.uint8)
     rgb = cv2.cvtColor(cv2.applyColorMap(levels, colormap), cv2.COLOR_BGR2RGB)
@@ -248,6 +287,55 @@ def flow_arrows(
     return canvas
 
 
+FLOW_TITLES = ("frame 1", "ground truth", "prediction", "end-point error", "scale")
+
+
+def flow_scale_key(height: int, max_flow: float, max_error: float, style: TextStyle) -> np.ndarray:
+    """The key column of a flow panel row, on white: the colour wheel (its rim is ``max_flow`` px) and the
+    end-point-error colour scale from 0 to ``max_error`` px. ``height`` tall, or taller if the text needs it; as
+    wide for any values (so rows of a panel line up)."""
+    line = style.line_height
+    size = int(np.clip(height // 3, 32, 160))
+    wheel, inside = wheel_key(size)
+    disk = np.full((size + 2 * style.padding, size + 2 * style.padding, 3), 255, dtype=np.uint8)
+    disk[style.padding : -style.padding, style.padding : -style.padding][inside] = wheel[inside]
+    widest = style.size("flow max 8.88e+08 px")[0] + 2 * style.padding  # one width whatever the numbers
+    caption = text_block([f"flow max {max_flow:.3g} px", "EPE"], style, width=widest)
+    bar_length = max(height - disk.shape[0] - caption.shape[0], 3 * line)
+    bar = colour_bar(bar_length, max_error, style)
+    padded_bar = np.full((bar.shape[0], bar.shape[1] + style.padding, 3), 255, dtype=np.uint8)
+    padded_bar[:, style.padding :] = bar
+    return vstack([disk, caption, padded_bar], gap=0)
+
+
+def _flow_row(
+    image1: np.ndarray | Tensor,
+    target: np.ndarray | Tensor,
+    prediction: np.ndarray | Tensor,
+    valid: np.ndarray | Tensor | None,
+    max_flow: float | None,
+    max_error: float | None,
+    min_size: int,
+) -> list[np.ndarray]:
+    """The tiles of one flow panel row (:func:`flow_panel`)."""
+    target_array = _as_flow(target)
+    known = known_flow(target_array, valid)
+    if max_flow is None:
+        magnitudes = np.linalg.norm(np.where(known[..., None], target_array, 0.0), axis=2)
+        max_flow = max(float(magnitudes.max(initial=0.0)), 1e-6)
+    if max_error is None:
+        max_error = max(float(end_point_error(prediction, target_array, known)[0].max(initial=0.0)), 1e-6)
+    factor = enlargement(*known.shape, min_size)
+    tiles = [
+        enlarge(_as_image(image1), factor, smooth=True),
+        enlarge(flow_to_colour(target_array, known, max_flow), factor),
+        enlarge(flow_to_colour(prediction, None, max_flow), factor),
+        enlarge(epe_map(prediction, target_array, known, max_error), factor),
+    ]
+    style = TextStyle.for_image(*tiles[0].shape[:2])
+    return [*tiles, flow_scale_key(tiles[0].shape[0], max_flow, max_error, style)]
+
+
 def flow_panel(
     image1: np.ndarray | Tensor,
     target: np.ndarray | Tensor,
@@ -256,40 +344,35 @@ def flow_panel(
     max_flow: float | None = None,
     max_error: float | None = None,
     gap: int = 2,
+    min_size: int = MIN_TILE,
 ) -> np.ndarray:
-    """One row: frame 1 | ground truth colour | prediction colour | EPE heat map, ``H,W',3`` uint8.
+    """One titled row: frame 1 | ground truth colour | prediction colour | EPE heat map | scale, ``H,W,3`` uint8.
 
-    Both flows share one colour scale (``max_flow``, default: the largest ground-truth magnitude among
-    valid pixels), so equal colours mean equal vectors; the prediction is drawn everywhere, the ground
-    truth and the error only where it is valid.
+    Both flows share one colour scale (``max_flow``, default: the largest ground-truth magnitude among valid
+    pixels), so equal colours mean equal vectors; the prediction is drawn everywhere, the ground truth and the
+    error only where it is valid. The error map runs from 0 to ``max_error`` px (default: the largest error
+    shown). The last column is the key: the colour wheel with the magnitude of its rim and the error colour scale
+    with its values in pixels. Tiles whose shorter side is below ``min_size`` are enlarged by an integer factor
+    (flow and error maps pixel by pixel, the frame bilinearly).
     """
-    target_array = _as_flow(target)
-    known = known_flow(target_array, valid)
-    if max_flow is None:
-        magnitudes = np.linalg.norm(np.where(known[..., None], target_array, 0.0), axis=2)
-        max_flow = max(float(magnitudes.max(initial=0.0)), 1e-6)
-    row = [
-        _as_image(image1),
-        flow_to_colour(target_array, known, max_flow),
-        flow_to_colour(prediction, None, max_flow),
-        epe_map(prediction, target_array, known, max_error),
-    ]
-    return tile([row], gap)
+    return grid([_flow_row(image1, target, prediction, valid, max_flow, max_error, min_size)], FLOW_TITLES, gap=gap)
 
 
 def flow_panels(
-    images1: Tensor,
-    targets: Tensor,
-    predictions: Tensor,
-    valids: Tensor | None = None,
+    images1: Sequence[Tensor],
+    targets: Sequence[Tensor],
+    predictions: Sequence[Tensor],
+    valids: Sequence[Tensor] | None = None,
     max_flow: float | None = None,
     gap: int = 2,
+    min_size: int = MIN_TILE,
 ) -> np.ndarray:
-    """:func:`flow_panel` for a batch (``B,3,H,W`` images, ``B,2,H,W`` flows, ``B,H,W`` valid), one row per
-    sample, stacked into one ``H',W',3`` uint8 image."""
+    """:func:`flow_panel` rows for a batch (``B,3,H,W`` images, ``B,2,H,W`` flows, ``B,H,W`` valid) or lists of
+    samples of different sizes, one row per sample (each with its own scales unless ``max_flow`` is given), under
+    one set of column titles (repeated over a row whose size differs from the row above)."""
     valids_list: Sequence[Tensor | None] = [None] * len(images1) if valids is None else list(valids)
     rows = [
-        flow_panel(image, target, prediction, valid, max_flow, gap=gap)
+        _flow_row(image, target, prediction, valid, max_flow, None, min_size)
         for image, target, prediction, valid in zip(images1, targets, predictions, valids_list, strict=True)
     ]
-    return tile([[row] for row in rows], gap)
+    return grid(rows, FLOW_TITLES, gap=gap)

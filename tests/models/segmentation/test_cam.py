@@ -16,6 +16,7 @@ from visionbench.models.segmentation.cam import ClassActivationMapSegmenter
 from visionbench.runner.evaluate import evaluate
 from visionbench.runner.train import train
 from visionbench.tasks import ImageLabelSegmentationTask
+from visionbench.viz.text import TextStyle
 
 
 def small_cam(num_classes: int = 4, background_index: int | None = 0) -> ClassActivationMapSegmenter:
@@ -111,6 +112,8 @@ def test_trained_cam_run_evaluates_and_writes_activation_maps(tmp_path: Path) ->
     metrics = json.loads((evaluation / "metrics.json").read_text())
     assert 0.0 <= metrics["val/mIoU"] <= 1.0
     cam = np.asarray(Image.open(evaluation / "predictions" / "val_cam.png"))
-    assert cam.shape == (2 * 32 + 2, 8 * 32 + 7 * 2, 3)  # 2 samples x (input + 7 class activation maps)
-    first_map = cam[:32, 34:66].astype(float)
+    bar = TextStyle(0.5).line_height  # column titles, and the caption line under the panel
+    # 2 samples x (input + 7 class activation maps), 32 px tiles enlarged 6 times
+    assert cam.shape == (bar + 2 * 192 + 2 + 2 + bar, 8 * 192 + 7 * 2, 3)
+    first_map = cam[bar : bar + 192, 194:386].astype(float)
     assert first_map.std() > 0  # a heat map over the image, not a blank tile

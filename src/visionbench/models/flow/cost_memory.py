@@ -169,7 +169,7 @@ class LocalWindowAttention(nn.Module):
         height, width = size
         m, _, dim = x.shape
         s = self.window
-        rows, cols = -(-height // s), -(-width // s)
+        rows, cols = (height + s - 1) // s, (width + s - 1) // s  # ceil; also exact in ONNX (its Div truncates)
         qk_input = self.partition(torch.cat([x, self.context_proj(context)], dim=-1), height, width)
         qk_input = qk_input + sine_embedding(grid_positions(s, s, x), qk_input.shape[-1])
         valid = self.partition(x.new_ones(1, height * width, 1), height, width)[..., 0] > 0  # windows, s*s
@@ -212,7 +212,7 @@ class GlobalSubsampledAttention(nn.Module):
         q = self.q(qk_input + sine_embedding(grid_positions(height, width, x), qk_input.shape[-1]))
         keys = self.reduce(self.reduce_key, qk_input, height, width)
         values = self.reduce(self.reduce_value, x, height, width)
-        rows, cols = -(-height // self.ratio), -(-width // self.ratio)
+        rows, cols = (height + self.ratio - 1) // self.ratio, (width + self.ratio - 1) // self.ratio
         centres = grid_positions(rows, cols, x, step=self.ratio, offset=(self.ratio - 1) / 2)
         k = self.k(keys + sine_embedding(centres, keys.shape[-1]))
         return self.proj(attention(q, k, self.v(values), self.heads))

@@ -10,7 +10,7 @@ from visionbench.callbacks import FlowPredictionImages
 from visionbench.losses import ScheduledLoss
 from visionbench.metrics import FlowMetrics
 from visionbench.optim.configure import OptimizerFactory, SchedulerFactory, optimizer_and_schedule
-from visionbench.tasks.contract import ProblemContract
+from visionbench.tasks.contract import SUMMARY_SIZE, ProblemContract
 from visionbench.tasks.epoch_metrics import EpochMetricsMixin
 from visionbench.tasks.flow.contract import FlowContract
 
@@ -59,6 +59,7 @@ class FlowTask(EpochMetricsMixin, pl.LightningModule):
     ) -> None:
         super().__init__()
         self.model = model
+        self.example_input_array = self.contract.example_inputs(model, 1, *SUMMARY_SIZE)  # summary FLOPs
         self.loss = loss
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler

@@ -4,9 +4,12 @@ from collections.abc import Mapping
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
 
+from visionbench.data.image import IMAGENET_MEAN, IMAGENET_STD
 from visionbench.metrics.reid import reid_scores
-from visionbench.tasks.contract import DatasetFacts, Headline, ProblemContract
+from visionbench.tasks.contract import DatasetFacts, Headline, ProblemContract, smooth_images
 
 
 class ReidContract(ProblemContract):
@@ -21,6 +24,23 @@ class ReidContract(ProblemContract):
 
     def dataset_facts(self, datamodule: pl.LightningDataModule) -> DatasetFacts:
         return DatasetFacts(loss={"num_identities": datamodule.num_identities})
+
+    def example_inputs(
+        self,
+        model: nn.Module,
+        batch: int,
+        height: int,
+        width: int,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> tuple[Tensor, ...]:
+        """One ``batch,3,h,w`` batch of crops normalised with ImageNet's mean and std; ``h, w`` is the network's
+        ``input_size`` when it declares one (its dense layer fixes the crop size), else ``height, width``."""
+        crop_height, crop_width = getattr(model, "input_size", (height, width))
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        crops = (smooth_images(batch, crop_height, crop_width) - mean) / std
+        return (crops.to(device=device, dtype=dtype),)
 
     def metrics_from_scores(self, scores: Mapping[str, np.ndarray], split: str) -> dict[str, float]:
         """rank-k, mAP and num_queries of the per-query fields (``ap``, ``rank{k}``) of the scored queries."""

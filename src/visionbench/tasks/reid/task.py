@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from visionbench.metrics.reid import ReidMetrics
 from visionbench.models.tracking.appearance import CHECKPOINT_KEY
 from visionbench.optim.configure import OptimizerFactory, SchedulerFactory, optimizer_and_schedule
-from visionbench.tasks.contract import ProblemContract
+from visionbench.tasks.contract import SUMMARY_SIZE, ProblemContract
 from visionbench.tasks.epoch_metrics import EpochMetricsMixin
 from visionbench.tasks.reid.contract import ReidContract
 
@@ -54,6 +54,7 @@ class ReidTask(EpochMetricsMixin, pl.LightningModule):
     ) -> None:
         super().__init__()
         self.model = model
+        self.example_input_array = self.contract.example_inputs(model, 1, *SUMMARY_SIZE)  # summary FLOPs
         self.loss = loss
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler

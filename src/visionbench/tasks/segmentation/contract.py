@@ -9,12 +9,15 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from rich.table import Table
+from torch import Tensor, nn
 
+from visionbench.data.image import IMAGENET_MEAN, IMAGENET_STD
 from visionbench.metrics.segmentation import resampled_miou, segmentation_scores
-from visionbench.tasks.contract import DatasetFacts, Headline, ProblemContract, check_counts
+from visionbench.tasks.contract import DatasetFacts, Headline, ProblemContract, check_counts, smooth_images
 
 
 def per_class_table(stage: str, scores: Mapping[str, Sequence[float]], class_names: Sequence[str]) -> Table:
@@ -61,6 +64,43 @@ class SegmentationContract(ProblemContract):
                 postprocess=instantiate(cfg.postprocess), image_mean=datamodule.mean, image_std=datamodule.std
             )
         return arguments
+
+    def example_inputs(
+        self,
+        model: nn.Module,
+        batch: int,
+        height: int,
+        width: int,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> tuple[Tensor, ...]:
+        """One ``batch,3,height,width`` image batch normalised with ImageNet's mean and std (the datamodules'
+        default normalisation); a model taking several stacked inputs (``input_channels``, e.g. RGB + depth) gets
+        its extra channels as further images in [0, 1]."""
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        images = (smooth_images(batch, height, width) - mean) / std
+        extra = sum(getattr(model, "input_channels", [3])) - 3
+        if extra > 0:
+            images = torch.cat([images, smooth_images(batch, height, width).repeat(1, 3, 1, 1)[:, :extra]], dim=1)
+        return (images.to(device=device, dtype=dtype),)
+
+    def main_output(self, output: Tensor | Mapping[str, Any]) -> Tensor:
+        """The main head's ``B,C,H,W`` logits (the ``out`` entry of a dict output)."""
+        from visionbench.tasks.segmentation.task import split_model_output  # the task module imports this one
+
+        return split_model_output(output)[0]
+
+    def video_annotator(self, model: nn.Module, datamodule: pl.LightningDataModule, settings: Any) -> Any:
+        """Class overlays with a legend and label masks, normalised as the datamodule does
+        (:class:`~visionbench.video.segmentation.SegmentationAnnotator`)."""
+        from visionbench.video.segmentation import SegmentationAnnotator  # video I/O is loaded by infer.py only
+
+        settings.refuse_detections(self.name)
+        inputs = self.example_inputs(model, settings.batch_size, *settings.input_size, device=settings.device)
+        network = settings.prepare(model, inputs, self.main_output)
+        facts = (datamodule.palette, datamodule.class_names, datamodule.mean, datamodule.std)
+        return SegmentationAnnotator(network, *facts, settings)
 
     def flat_metrics(self, results: Mapping[str, float], task: pl.LightningModule) -> dict[str, float]:
         flat = super().flat_metrics(results, task)

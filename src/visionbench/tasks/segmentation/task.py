@@ -15,7 +15,7 @@ from visionbench.losses import ScheduledLoss
 from visionbench.metrics import SegmentationMetrics
 from visionbench.metrics.samples import Scores
 from visionbench.optim.configure import OptimizerFactory, SchedulerFactory, optimizer_and_schedule
-from visionbench.tasks.contract import ProblemContract
+from visionbench.tasks.contract import SUMMARY_SIZE, ProblemContract
 from visionbench.tasks.epoch_metrics import EpochMetricsMixin
 from visionbench.tasks.segmentation.contract import SegmentationContract
 from visionbench.viz.segmentation import denormalize
@@ -95,6 +95,7 @@ class SegmentationTask(EpochMetricsMixin, pl.LightningModule):
     ) -> None:
         super().__init__()
         self.model = model
+        self.example_input_array = self.contract.example_inputs(model, 1, *SUMMARY_SIZE)  # summary FLOPs
         self.loss = loss
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler

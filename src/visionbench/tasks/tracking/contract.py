@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from hydra.utils import instantiate
@@ -111,7 +112,7 @@ class TrackingContract(ProblemContract):
         evaluation = instantiate(setup.task)
         tracker = instantiate(setup.model)
         benchmark = instantiate(setup.data)
-        results = evaluation.run(tracker, benchmark, output_dir)
+        results = evaluation.run(tracker, benchmark, output_dir, int(setup.get("num_prediction_images") or 0))
         split = str(getattr(benchmark, "split", "test"))
         source = {
             "tracker": OmegaConf.to_container(setup.model, resolve=True),
@@ -131,6 +132,13 @@ class TrackingContract(ProblemContract):
         scores = {split: sequence_scores(results)} if results.per_sequence else {}
         metrics = tracking_metrics(results, split)
         return EvaluationOutcome(metrics, source, tables, summary, split, scores, count_parameters(tracker))
+
+    def video_annotator(self, model: Any, datamodule: None, settings: Any) -> Any:
+        """The tracker (``model``) over the detections file of the video, boxes with ids drawn on the frames and
+        the MOTChallenge result file (:class:`~visionbench.video.tracking.TrackingAnnotator`)."""
+        from visionbench.video.tracking import TrackingAnnotator  # video I/O is loaded by infer.py only
+
+        return TrackingAnnotator(model, settings)
 
     def metrics_from_scores(self, scores: Mapping[str, np.ndarray], split: str) -> dict[str, float]:
         """The combined and per-sequence entries of metrics.json (all but ``FPS``, a timing) from the per-sequence

@@ -16,6 +16,7 @@ from visionbench.models.tracking.run import track_sequence, track_sequences
 from visionbench.models.tracking.types import Tracker
 from visionbench.tasks.contract import ProblemContract
 from visionbench.tasks.tracking.contract import TrackingContract
+from visionbench.tasks.tracking.frames import write_track_frames
 from visionbench.tasks.tracking.results import TrackingResults
 
 TrackRows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -42,7 +43,12 @@ class TrackingEvaluation:
     def __init__(self, min_score: float = -math.inf) -> None:
         self.min_score = min_score
 
-    def run(self, tracker: Tracker, benchmark: MotBenchmark, output_dir: str | Path) -> TrackingResults:
+    def run(
+        self, tracker: Tracker, benchmark: MotBenchmark, output_dir: str | Path, num_images: int = 0
+    ) -> TrackingResults:
+        """Track, write and score every sequence (see the class docstring); with ``num_images``, also draw the
+        tracks on the first ``num_images`` frames of each sequence that has images, into
+        ``<output_dir>/predictions/<sequence>/`` (:func:`~visionbench.tasks.tracking.frames.write_track_frames`)."""
         data_dir = Path(output_dir) / "data"
         data_dir.mkdir(parents=True, exist_ok=False)
         sequences = list(benchmark.sequences)
@@ -51,6 +57,7 @@ class TrackingEvaluation:
         per_sequence: dict[str, dict[str, float]] = {}
         for sequence, rows in zip(sequences, tracks, strict=True):
             result_files[sequence.name] = write_results(data_dir / f"{sequence.name}.txt", *rows)
+            write_track_frames(sequence, *rows[:3], Path(output_dir) / "predictions", num_images)
             if sequence.has_ground_truth:
                 results = read_mot_table(result_files[sequence.name], "result")
                 per_sequence[sequence.name] = evaluate_sequence(
