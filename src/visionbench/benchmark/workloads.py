@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from visionbench.benchmark.detections import synthetic_sequence
 from visionbench.benchmark.settings import MEMORY_FORMATS, PRECISIONS, Setting
+from visionbench.models.parameters import count_parameters
 from visionbench.models.tracking.types import Tracker
 from visionbench.tasks.contract import ProblemContract, smooth_images
 
@@ -56,7 +57,7 @@ class NetworkWorkload:
         self.model = model.eval().to(device)
         self.contract = contract
         self.device = device
-        self.parameters = sum(parameter.numel() for parameter in model.parameters())
+        self.parameters = count_parameters(model)
 
     def unsupported(self, setting: Setting, outside_torch: bool) -> str | None:
         if outside_torch and not setting.is_default:
